@@ -1,0 +1,41 @@
+"""Command line: ``python -m hdrlab {course,relink}`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hdrlab import course
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hdrlab", description="The hdrlab course tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("course", help="execute the notebooks with papermill and print a summary table")
+    run.add_argument("--profile", default="quick", choices=["quick", "full"], help="quick: CPU minutes; full: paper scale")
+    run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,01")
+    run.add_argument("--out", default="course-output", help="folder for executed notebooks and summary (default: %(default)s)")
+    run.add_argument("--timeout", type=float, default=None, help="per-notebook limit in seconds (default: 600 quick, 21600 full)")
+    link = commands.add_parser("relink", help="rewrite README/notebook GitHub and Colab links to hdrlab.REPOSITORY")
+    link.add_argument("--repository", default=None, help="owner/name (default: hdrlab.REPOSITORY)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (non-zero when a notebook failed)."""
+    args = _parser().parse_args(argv)
+    if args.command == "course":
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        results = course.run_course(args.profile, only or None, args.out, args.timeout)
+        failed = [r.notebook for r in results if r.status != "ok"]
+        if failed:
+            print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1 if failed else 0
+    for path in course.relink(repository=args.repository):
+        print(f"relinked {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Run the course: execute every notebook with papermill and summarise the run.
+
+``python -m hdrlab course [--profile quick|full] [--only 00,01] [--out DIR]``
+executes ``notebooks/NN_*.ipynb`` in order, each in its own papermill process
+with ``PROFILE`` injected and ``HDRLAB_PROFILE`` set, writes the executed
+notebooks plus ``summary.md``/``summary.json`` to the output folder, prints the
+table, and returns non-zero when any notebook failed. A notebook fails when
+papermill reports an error, when it runs past its timeout, or when it executed
+no code cell (a notebook that "ran" without doing anything proves nothing).
+
+Notebooks report their key numbers with :func:`record`; the runner collects
+them from the executed notebook into the summary's last column.
+
+Taught in: every notebook (``hl.course.record``); README "Run the course".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hdrlab.errors import ChoiceError, MissingFileError, describe
+from hdrlab.env import PROFILES
+
+__all__ = [
+    "METRICS_MIME", "NotebookResult", "record", "find_notebooks", "run_notebook",
+    "run_course", "format_table", "relink",
+]
+
+#: MIME type under which :func:`record` stores a notebook's key numbers.
+METRICS_MIME = "application/vnd.hdrlab.metrics+json"
+#: Default wall-clock limit per notebook, in seconds, for each profile.
+DEFAULT_TIMEOUT_S = {"quick": 600, "full": 6 * 3600}
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+_NOTEBOOK_NAME = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def record(**metrics: float | int | str) -> None:
+    """Publish a notebook's key numbers for the course summary table.
+
+    Displays them as plain text (so a reader sees them) and under
+    :data:`METRICS_MIME` (so :func:`run_notebook` can collect them).
+
+    Args:
+        **metrics: name -> number or short string, e.g. ``scenes=27``.
+
+    Raises:
+        ChoiceError: no metrics, or a value that is not a number or string.
+
+    Example:
+        >>> record(scenes=27, median_stops=14.5)
+        hdrlab metrics: scenes=27, median_stops=14.5
+    """
+    if not metrics:
+        raise ChoiceError(describe("at least one name=value", "nothing", "Call e.g. record(psnr=31.2)."))
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ChoiceError(describe(f"{name} to be a number or string", type(value).__name__, "Convert with float()."))
+    text = "hdrlab metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items())
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python (doctest, scripts): text only
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+        return
+    display({METRICS_MIME: metrics, "text/plain": text}, raw=True)
+
+
+@dataclass
+class NotebookResult:
+    """One row of the course summary."""
+
+    notebook: str
+    status: str  # "ok" or "FAILED"
+    wall_s: float
+    peak_mb: float
+    metrics: dict[str, float | int | str] = field(default_factory=dict)
+    error: str = ""
+
+
+def find_notebooks(notebooks_dir: Path | str | None = None, only: Sequence[str] | None = None) -> list[Path]:
+    """List ``NN_*.ipynb`` notebooks in order, optionally only those whose number is in ``only``.
+
+    Args:
+        notebooks_dir: folder holding the notebooks; default ``<repo>/notebooks``.
+        only: two-digit prefixes such as ``["00", "01"]``.
+
+    Returns:
+        Sorted notebook paths.
+
+    Raises:
+        MissingFileError: the folder does not exist.
+        ChoiceError: a prefix in ``only`` matches no notebook.
+
+    Example:
+        >>> [p.name for p in find_notebooks(only=["00"])]
+        ['00_getting_started.ipynb']
+    """
+    folder = Path(notebooks_dir) if notebooks_dir is not None else _REPO_ROOT / "notebooks"
+    if not folder.is_dir():
+        raise MissingFileError(describe("a notebooks folder", f"no folder {folder}", "Run from a clone of the course."))
+    notebooks = sorted(p for p in folder.iterdir() if _NOTEBOOK_NAME.match(p.name))
+    if only:
+        numbers = {p.name[:2] for p in notebooks}
+        unknown = [n for n in only if n not in numbers]
+        if unknown:
+            raise ChoiceError(describe(f"notebook numbers among {sorted(numbers)}", str(unknown), "Use e.g. --only 00,01."))
+        notebooks = [p for p in notebooks if p.name[:2] in only]
+    return notebooks
+
+
+def _watch_peak_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    """Poll the process tree under ``pid`` and keep the largest kernel RSS seen (MB)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    while not stop.wait(0.1):
+        try:
+            children = root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for child in children:
+            try:
+                if "ipykernel" in " ".join(child.cmdline()):
+                    peak[0] = max(peak[0], child.memory_info().rss / 2**20)
+            except psutil.NoSuchProcess:
+                continue
+
+
+def _collect(executed: Path) -> tuple[dict, int, str]:
+    """Metrics recorded, executed code cells (papermill's injected one excluded), first error."""
+    notebook = json.loads(executed.read_text())
+    metrics: dict = {}
+    executed_cells = 0
+    error = ""
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+        executed_cells += cell.get("execution_count") is not None and not injected
+        for output in cell.get("outputs", []):
+            metrics.update(output.get("data", {}).get(METRICS_MIME, {}))
+            if output.get("output_type") == "error" and not error:
+                error = f"{output.get('ename')}: {output.get('evalue')}"
+    return metrics, executed_cells, error
+
+
+def run_notebook(notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: float | None = None) -> NotebookResult:
+    """Execute one notebook with papermill in a subprocess and measure it.
+
+    Args:
+        notebook: path of the ``.ipynb`` to run (its folder is the working directory).
+        out_dir: where the executed notebook is written (same file name).
+        profile: ``"quick"`` or ``"full"``; injected as ``PROFILE`` and ``HDRLAB_PROFILE``.
+        timeout_s: wall-clock limit; default from :data:`DEFAULT_TIMEOUT_S`.
+
+    Returns:
+        A :class:`NotebookResult`: status, wall seconds, the kernel's peak RSS in MB,
+        the metrics the notebook recorded and the first error, if any.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / notebook.name
+    limit = timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S[profile]
+    command = [
+        sys.executable, "-m", "papermill", str(notebook), str(executed), "-p", "PROFILE", profile,
+        "--cwd", str(notebook.parent), "--no-progress-bar", "--kernel", "python3",
+    ]
+    env = dict(os.environ, HDRLAB_PROFILE=profile, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    stop, peak = threading.Event(), [0.0]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watcher = threading.Thread(target=_watch_peak_rss, args=(process.pid, stop, peak), daemon=True)
+    watcher.start()
+    try:
+        log, _ = process.communicate(timeout=limit)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)
+        log, _ = process.communicate()
+        timed_out = True
+    wall = time.perf_counter() - start
+    stop.set()
+    watcher.join()
+    return _judge(notebook, executed, process.returncode, timed_out, limit, wall, peak[0], log)
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    parent = psutil.Process(pid)
+    for child in parent.children(recursive=True):
+        child.kill()
+    parent.kill()
+
+
+def _judge(notebook, executed, returncode, timed_out, limit, wall, peak_mb, log) -> NotebookResult:
+    metrics, executed_cells, error = _collect(executed) if executed.exists() else ({}, 0, "")
+    if timed_out:
+        error = f"timed out after {limit:.0f} s"
+    elif returncode != 0 and not error:
+        error = (log.strip().splitlines() or ["papermill failed"])[-1]
+    elif returncode == 0 and executed_cells == 0:
+        error = "executed no code cells"
+    status = "FAILED" if error else "ok"
+    return NotebookResult(notebook.name, status, round(wall, 1), round(peak_mb, 1), metrics, error)
+
+
+def format_table(results: Sequence[NotebookResult]) -> str:
+    """Render results as a Markdown table (notebook, status, wall s, peak MB, key numbers).
+
+    Example:
+        >>> print(format_table([NotebookResult("00_x.ipynb", "ok", 12.3, 410.0, {"scenes": 27})]))
+        | notebook | status | wall s | peak MB | key numbers |
+        |---|---|---|---|---|
+        | 00_x.ipynb | ok | 12.3 | 410.0 | scenes=27 |
+    """
+    rows = ["| notebook | status | wall s | peak MB | key numbers |", "|---|---|---|---|---|"]
+    for r in results:
+        numbers = ", ".join(f"{k}={v}" for k, v in r.metrics.items())
+        if r.error:
+            numbers = f"{numbers}; error: {r.error}".lstrip("; ")
+        rows.append(f"| {r.notebook} | {r.status} | {r.wall_s} | {r.peak_mb} | {numbers} |")
+    return "\n".join(rows)
+
+
+def run_course(
+    profile: str = "quick",
+    only: Sequence[str] | None = None,
+    out: Path | str = "course-output",
+    timeout_s: float | None = None,
+    notebooks_dir: Path | str | None = None,
+) -> list[NotebookResult]:
+    """Execute the course notebooks in order and write ``summary.md`` and ``summary.json``.
+
+    Args:
+        profile: ``"quick"`` (CPU minutes) or ``"full"`` (paper scale, GPU).
+        only: two-digit notebook numbers to run; all when None.
+        out: output folder for executed notebooks and the summary.
+        timeout_s: per-notebook wall-clock limit (default per profile).
+        notebooks_dir: folder of notebooks (default ``<repo>/notebooks``).
+
+    Returns:
+        One :class:`NotebookResult` per notebook, in order.
+
+    Raises:
+        ChoiceError: unknown profile or notebook number.
+        MissingFileError: no notebooks folder.
+    """
+    if profile not in PROFILES:
+        raise ChoiceError(describe(f"profile in {PROFILES}", repr(profile), "Use --profile quick or --profile full."))
+    out_dir = Path(out)
+    results = []
+    for notebook in find_notebooks(notebooks_dir, only):
+        print(f"running {notebook.name} ({profile}) ...", flush=True)
+        results.append(run_notebook(notebook, out_dir, profile, timeout_s))
+    table = format_table(results)
+    (out_dir / "summary.md").write_text(table + "\n")
+    (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    print(table)
+    return results
+
+
+_LINK = re.compile(r"(colab\.research\.google\.com/github/|github\.com/)([\w.-]+/[\w.-]+?)(?=/blob/|\.git|/tree/|[\s)\"'\\]|$)")
+
+
+def relink(root: Path | str | None = None, repository: str | None = None) -> list[Path]:
+    """Point every GitHub/Colab link in README.md and the notebooks at ``repository``.
+
+    Args:
+        root: the repository root (default: this checkout).
+        repository: ``owner/name``; default :data:`hdrlab.REPOSITORY`.
+
+    Returns:
+        The files that changed.
+    """
+    from hdrlab import REPOSITORY
+
+    base = Path(root) if root is not None else _REPO_ROOT
+    target = repository or REPOSITORY
+    changed = []
+    for path in [base / "README.md", *sorted((base / "notebooks").glob("*.ipynb"))]:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        new = _LINK.sub(lambda m: m.group(1) + target, text)
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
