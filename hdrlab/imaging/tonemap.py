@@ -63,7 +63,8 @@ def srgb_encode(linear: torch.Tensor) -> torch.Tensor:
         0.4614
     """
     check_ldr(linear, "linear display values")
-    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    # 1.055 x^(1/2.4) - 0.055, written so that x = 1 maps to exactly 1 in float32
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1 + 1.055 * (linear.clamp_min(0.0031308) ** (1 / 2.4) - 1))
 
 
 def srgb_decode(encoded: torch.Tensor) -> torch.Tensor:
