@@ -1,10 +1,11 @@
-"""Command line: ``python -m hdrlab {course,relink}`` (``--help`` on each)."""
+"""Command line: ``python -m hdrlab {course,clean,relink}`` (``--help`` on each)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hdrlab import course
 
@@ -17,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,01")
     run.add_argument("--out", default="course-output", help="folder for executed notebooks and summary (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=None, help="per-notebook limit in seconds (default: 600 quick, 21600 full)")
+    clean = commands.add_parser("clean", help="strip notebook outputs except graded (nbval-check-output) cells")
+    clean.add_argument("notebooks", nargs="+", help="notebooks to clean in place")
+    clean.add_argument("--graded-from", default=None, help="folder of executed copies to take graded outputs from")
     link = commands.add_parser("relink", help="rewrite README/notebook GitHub and Colab links to hdrlab.REPOSITORY")
     link.add_argument("--repository", default=None, help="owner/name (default: hdrlab.REPOSITORY)")
     return parser
@@ -32,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failed:
             print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1 if failed else 0
+    if args.command == "clean":
+        for name in args.notebooks:
+            source = None if args.graded_from is None else Path(args.graded_from) / Path(name).name
+            print(f"{name}: {course.clean_notebook(name, source)} graded cells keep their outputs")
+        return 0
     for path in course.relink(repository=args.repository):
         print(f"relinked {path}")
     return 0

@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hdrlab.errors import ChoiceError, MissingFileError, describe
 from hdrlab.env import PROFILES
+from hdrlab.errors import ChoiceError, MissingFileError, describe
 
 __all__ = [
     "METRICS_MIME", "NotebookResult", "record", "find_notebooks", "run_notebook",
-    "run_course", "format_table", "relink",
+    "run_course", "format_table", "relink", "clean_notebook",
 ]
 
 #: MIME type under which :func:`record` stores a notebook's key numbers.
@@ -301,3 +301,49 @@ def relink(root: Path | str | None = None, repository: str | None = None) -> lis
             path.write_text(new)
             changed.append(path)
     return changed
+
+
+def _is_graded(cell: dict) -> bool:
+    return "nbval-check-output" in cell.get("metadata", {}).get("tags", [])
+
+
+def clean_notebook(notebook: Path | str, graded_from: Path | str | None = None) -> int:
+    """Strip outputs from every cell except graded ones (``nbval-check-output``), in place.
+
+    Notebooks are committed without outputs, except graded check cells, whose
+    stored ``PASS`` lines are what nbval compares.
+
+    Args:
+        notebook: the ``.ipynb`` to clean.
+        graded_from: an executed copy (e.g. from ``python -m hdrlab course``);
+            graded cells take their outputs from the cell with the same source there.
+
+    Returns:
+        The number of graded cells whose outputs are stored.
+
+    Raises:
+        MissingFileError: a graded cell has no matching cell in ``graded_from``.
+    """
+    path = Path(notebook)
+    nb = json.loads(path.read_text())
+    executed = {}
+    if graded_from is not None:
+        for cell in json.loads(Path(graded_from).read_text())["cells"]:
+            executed["".join(cell.get("source", ""))] = cell
+    graded = 0
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        if not _is_graded(cell):
+            cell["outputs"], cell["execution_count"] = [], None
+            continue
+        graded += 1
+        if graded_from is not None:
+            source = "".join(cell["source"])
+            if source not in executed:
+                raise MissingFileError(describe("the graded cell in the executed copy", f"no cell with source {source!r}",
+                                                "Execute this same notebook, then clean it."))
+            # nbval only compares cells that were run, so graded cells keep their execution count
+            cell["outputs"], cell["execution_count"] = executed[source]["outputs"], executed[source]["execution_count"]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return graded

@@ -110,7 +110,7 @@ def profile(name: str = "auto") -> str:
         if from_env:
             if from_env not in PROFILES:
                 raise ChoiceError(
-                    describe(f"{_PROFILE_VARIABLE} in {PROFILES}", repr(from_env), f"Unset it or set it to 'quick' or 'full'.")
+                    describe(f"{_PROFILE_VARIABLE} in {PROFILES}", repr(from_env), "Unset it or set it to 'quick' or 'full'.")
                 )
             return from_env
         return "full" if torch.cuda.is_available() else "quick"

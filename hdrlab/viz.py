@@ -1,0 +1,149 @@
+"""Matplotlib figures used by the notebooks (each returns its ``Figure``).
+
+Every figure function takes tensors in the package conventions (``(3, H, W)``
+radiance or LDR, float32) and does the one display step itself: radiance is
+tone mapped (Reinhard global, then sRGB) only here, never in place.
+
+Taught in: notebooks/00_getting_started.ipynb
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from hdrlab.imaging import camera
+from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve
+from hdrlab.imaging.tonemap import luminance, reinhard_global, srgb_encode
+from hdrlab.validate import check_ldr, check_radiance
+
+__all__ = [
+    "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
+    "response_curves", "image_row", "bracket", "exposure_view",
+]
+
+
+def to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` tensor in [0, 1] -> ``(H, W, 3)`` NumPy array for ``imshow``."""
+    check_ldr(image, "display image")
+    return image.detach().cpu().permute(1, 2, 0).numpy()
+
+
+def display_image(radiance: torch.Tensor, key: float = 0.18) -> torch.Tensor:
+    """Radiance ``(*, 3, H, W)`` -> sRGB display image in [0, 1] (Reinhard global, then sRGB).
+
+    Example:
+        >>> display_image(torch.rand(3, 4, 4) * 100).shape
+        torch.Size([3, 4, 4])
+    """
+    return srgb_encode(reinhard_global(radiance, key=key))
+
+
+def scene_grid(images: Mapping[str, torch.Tensor], stops: Mapping[str, float], columns: int = 6) -> Figure:
+    """Thumbnails of radiance maps, tone mapped, titled with their dynamic range in stops.
+
+    Args:
+        images: scene name -> ``(3, H, W)`` radiance.
+        stops: scene name -> dynamic range in stops.
+        columns: thumbnails per row.
+    """
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 1.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, radiance) in zip(axes.flat, images.items()):
+        ax.imshow(to_numpy_image(display_image(radiance)))
+        ax.set_title(f"{name}\n{stops[name]:.1f} stops", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def log_luminance_histograms(images: Mapping[str, torch.Tensor], bins: int = 60) -> Figure:
+    """Histograms of log2 luminance per scene, relative to each scene's median.
+
+    Args:
+        images: scene name -> ``(3, H, W)`` radiance.
+        bins: histogram bins over the common range.
+    """
+    logs = {}
+    for name, radiance in images.items():
+        check_radiance(radiance)
+        lum = luminance(radiance).flatten()
+        lum = lum[lum > 0]
+        logs[name] = torch.log2(lum / lum.median()).numpy()
+    edges = np.linspace(min(v.min() for v in logs.values()), max(v.max() for v in logs.values()), bins + 1)
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    for name, values in logs.items():
+        ax.hist(values, bins=edges, histtype="step", density=True, label=name, alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("log2 luminance relative to the scene median (stops)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=6, ncol=3, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def response_curves(names: Sequence[str] | None = None) -> Figure:
+    """Plot response curves f: sensor exposure [0, 1] -> pixel value [0, 1]."""
+    x = torch.linspace(0, 1, 512)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name in names or list(RESPONSE_CURVES):
+        ax.plot(x.numpy(), get_response_curve(name).forward(x).numpy(), label=name)
+    ax.set_xlabel("sensor exposure x = E t (1 = full well)")
+    ax.set_ylabel("pixel value f(x)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def image_row(images: Mapping[str, torch.Tensor], size: float = 2.2) -> Figure:
+    """A row of display images ``(3, H, W)`` in [0, 1], each titled with its key."""
+    fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size), squeeze=False)
+    for ax, (title, image) in zip(axes[0], images.items()):
+        ax.imshow(to_numpy_image(image))
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def bracket(stack: torch.Tensor, times: torch.Tensor, t_ref: float) -> Figure:
+    """A row of LDR shots ``(N, 3, H, W)`` titled with EV and clipped fractions."""
+    over, under = camera.clipped_fraction(stack)
+    titles = [
+        f"EV {camera.time_to_ev(float(t), t_ref):+.1f}\nover {100 * o:.0f}%  under {100 * u:.0f}%"
+        for t, o, u in zip(times.tolist(), over.tolist(), under.tolist())
+    ]
+    return image_row(dict(zip(titles, stack)))
+
+
+def exposure_view(radiance: torch.Tensor, ev: float, crf: str, bits: int, t_ref: float) -> Figure:
+    """What a camera records at ``ev`` (relative to ``t_ref``), with its code histogram.
+
+    The callback of :func:`hdrlab.widgets.exposure_explorer`.
+
+    Args:
+        radiance: ``(3, H, W)`` radiance.
+        ev: exposure value relative to ``t_ref``.
+        crf: response-curve name.
+        bits: quantisation bit depth.
+        t_ref: EV-0 exposure time in seconds.
+    """
+    time = camera.ev_to_time(ev, t_ref)
+    shot = camera.expose(radiance, time, crf, bits=bits)
+    over, under = camera.clipped_fraction(shot, bits=bits)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [2, 1]})
+    left.imshow(to_numpy_image(shot))
+    left.set_title(f"EV {ev:+.1f} (t = {time:.3g} s), {crf}, {bits}-bit", fontsize=9)
+    left.axis("off")
+    codes = (shot * (2**bits - 1)).round().flatten().numpy()
+    right.hist(codes, bins=64, range=(0, 2**bits - 1), color="grey")
+    right.set_yscale("log")
+    right.set_xlabel("code value")
+    right.set_title(f"clipped: {100 * float(over):.1f}% white, {100 * float(under):.1f}% black", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,66 @@
+"""hdrlab.checks: each checker passes the reference and fails typical mistakes, without raising."""
+
+import pytest
+import torch
+
+from hdrlab import checks
+from hdrlab.data import scenes
+from hdrlab.imaging import camera, tonemap
+
+
+def _lum(radiance):
+    return tonemap.luminance(radiance)[0]
+
+
+def test_environment(capsys):
+    assert checks.check_environment()
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and all(line.startswith("PASS: ") for line in out)
+
+
+class TestAutoExposure:
+    def test_reference_passes(self, capsys):
+        assert checks.check_auto_exposure(camera.auto_exposure)
+        assert capsys.readouterr().out.startswith("PASS: auto exposure")
+
+    @pytest.mark.parametrize("wrong", [
+        lambda r: 0.18 / _lum(r).mean(),  # arithmetic instead of geometric mean
+        lambda r: 0.5 / torch.exp(torch.log(_lum(r) + 1e-6).mean()),  # wrong key
+    ])
+    def test_mistakes_fail(self, wrong, capsys):
+        assert not checks.check_auto_exposure(wrong)
+        assert capsys.readouterr().out.startswith("FAIL: auto exposure")
+
+
+class TestCamera:
+    def test_reference_passes(self):
+        assert checks.check_camera(lambda r, t: camera.expose(r, t, "srgb", bits=8))
+
+    @pytest.mark.parametrize("wrong, message", [
+        (lambda r, t: camera.expose(r, t, "srgb", bits=None), "not 8-bit codes"),
+        (lambda r, t: camera.expose(r, t, "gamma2.2", bits=8), "differ"),
+        (lambda r, t: camera.expose(r, t, "srgb", bits=8)[:2], "shape"),
+    ])
+    def test_mistakes_fail(self, wrong, message, capsys):
+        assert not checks.check_camera(wrong)
+        assert message in capsys.readouterr().out
+
+    def test_student_exception_is_reported_not_raised(self, capsys):
+        def broken(radiance, time):
+            raise NotImplementedError("write me")
+
+        assert not checks.check_camera(broken)
+        assert "it raised NotImplementedError: write me" in capsys.readouterr().out
+
+
+class TestDynamicRange:
+    def test_reference_passes(self):
+        assert checks.check_dynamic_range(scenes.dynamic_range_stops)
+
+    def test_max_over_min_fails(self, capsys):
+        def max_over_min(r):
+            lum = _lum(r)
+            return float(torch.log2(lum.max() / lum[lum > 0].min()))
+
+        assert not checks.check_dynamic_range(max_over_min)
+        assert "FAIL: dynamic range" in capsys.readouterr().out

@@ -1,0 +1,97 @@
+"""The committed notebooks: anatomy (DESIGN §4), hygiene, and that grading can fail."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hdrlab import course
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+class TestAnatomy:
+    def test_one_parameters_cell_with_profile(self, path):
+        cells = [c for c in _cells(path) if "parameters" in _tags(c)]
+        assert len(cells) == 1 and 'PROFILE = "auto"' in "".join(cells[0]["source"])
+
+    def test_colab_install_cell_is_skipped_elsewhere(self, path):
+        install = [c for c in _cells(path) if "google.colab" in "".join(c["source"]) and "pip" in "".join(c["source"])]
+        assert len(install) == 1
+        assert {"skip-execution", "nbval-skip"} <= set(_tags(install[0]))
+        assert "--no-deps" in "".join(install[0]["source"])  # never re-resolve Colab's torch/numpy
+
+    def test_setup_is_called(self, path):
+        assert any("hl.setup(" in "".join(c["source"]) for c in _cells(path))
+
+    def test_outputs_only_on_graded_cells(self, path):
+        for cell in _cells(path):
+            if cell["cell_type"] == "code" and "nbval-check-output" not in _tags(cell):
+                assert not cell["outputs"], "".join(cell["source"])[:80]
+
+    def test_graded_cells_store_pass_lines(self, path):
+        graded = [c for c in _cells(path) if "nbval-check-output" in _tags(c)]
+        assert len(graded) >= 2
+        for cell in graded:
+            text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+            assert text.startswith("PASS: ") and "FAIL" not in text
+
+    def test_ends_with_summary_and_references(self, path):
+        last = "".join(_cells(path)[-1]["source"])
+        assert "## Summary" in last and "References" in last
+
+
+def test_grading_fails_a_wrong_answer(tmp_path):
+    """nbval fails exactly the check cell of an exercise whose solution is wrong."""
+    nb = json.loads((ROOT / "notebooks" / "00_getting_started.ipynb").read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if source.startswith("def my_camera"):
+            cell["source"] = source.replace("torch.round(y * 255) / 255", "y")  # forgot to quantise
+    student = tmp_path / "00_getting_started.ipynb"
+    student.write_text(json.dumps(nb))
+    env = dict(os.environ, HDRLAB_PROFILE="quick")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env", str(student)]
+    done = subprocess.run(command, cwd=ROOT / "notebooks", capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:]
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1 and "check_camera" in done.stdout
+
+
+class TestCleanNotebook:
+    def test_keeps_only_graded_outputs(self, tmp_path):
+        path = tmp_path / "n.ipynb"
+        graded = {"cell_type": "code", "source": "check()", "metadata": {"tags": ["nbval-check-output"]},
+                  "outputs": [], "execution_count": None}
+        other = {"cell_type": "code", "source": "x", "metadata": {}, "execution_count": 3,
+                 "outputs": [{"output_type": "stream", "name": "stdout", "text": "noise"}]}
+        path.write_text(json.dumps({"cells": [other, graded], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        executed = tmp_path / "executed.ipynb"
+        done = dict(graded, execution_count=7, outputs=[{"output_type": "stream", "name": "stdout", "text": "PASS: x\n"}])
+        executed.write_text(json.dumps({"cells": [done]}))
+        assert course.clean_notebook(path, executed) == 1
+        cells = _cells(path)
+        assert cells[0]["outputs"] == [] and cells[0]["execution_count"] is None
+        assert cells[1]["outputs"][0]["text"] == "PASS: x\n" and cells[1]["execution_count"] == 7
+
+    def test_graded_cell_missing_from_executed_copy(self, tmp_path):
+        path = tmp_path / "n.ipynb"
+        graded = {"cell_type": "code", "source": "check()", "metadata": {"tags": ["nbval-check-output"]},
+                  "outputs": [], "execution_count": None}
+        path.write_text(json.dumps({"cells": [graded]}))
+        (tmp_path / "e.ipynb").write_text(json.dumps({"cells": []}))
+        with pytest.raises(course.MissingFileError, match="Execute this same notebook"):
+            course.clean_notebook(path, tmp_path / "e.ipynb")

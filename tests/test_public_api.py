@@ -1,0 +1,30 @@
+"""The names the notebooks use exist (a rename must update the notebooks too)."""
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "hdrlab": ["setup", "device", "profile", "seed_everything", "REPOSITORY", "colab_url", "__version__"],
+    "hdrlab.env": ["setup", "versions", "in_colab", "PROFILES"],
+    "hdrlab.io": ["read_image", "read_hdr", "read_ldr", "write_hdr", "write_ldr"],
+    "hdrlab.data.scenes": ["list_scenes", "scene_info", "load_scene", "split_scenes", "resize_area", "center_crop",
+                           "random_crop", "perspective_crop", "dynamic_range_stops", "data_dir"],
+    "hdrlab.imaging.camera": ["expose", "simulate_brackets", "linearize", "auto_exposure", "ev_to_time",
+                              "time_to_ev", "quantize", "clipped_fraction", "NoiseModel"],
+    "hdrlab.imaging.crf": ["RESPONSE_CURVES", "ResponseCurve", "get_response_curve", "BIT_DEPTHS"],
+    "hdrlab.imaging.tonemap": ["luminance", "srgb_encode", "srgb_decode", "reinhard_global", "log_average_luminance"],
+    "hdrlab.viz": ["scene_grid", "log_luminance_histograms", "response_curves", "bracket", "image_row", "exposure_view"],
+    "hdrlab.widgets": ["exposure_explorer"],
+    "hdrlab.checks": ["check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range"],
+    "hdrlab.course": ["record", "run_course", "clean_notebook", "relink"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names(module):
+    loaded = importlib.import_module(module)
+    missing = [name for name in PUBLIC[module] if not hasattr(loaded, name)]
+    assert not missing
+    if hasattr(loaded, "__all__"):
+        assert not [name for name in PUBLIC[module] if name not in loaded.__all__ and name != "__version__"]

@@ -1,0 +1,61 @@
+"""hdrlab.viz figures and hdrlab.widgets explorers (headless)."""
+
+import ipywidgets
+import matplotlib
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from hdrlab import viz, widgets
+from hdrlab.errors import RangeError
+from hdrlab.imaging import camera
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def radiance():
+    generator = torch.Generator().manual_seed(0)
+    return torch.exp(torch.randn(3, 16, 24, generator=generator) * 2)
+
+
+def test_display_image_is_in_range(radiance):
+    shown = viz.display_image(radiance * 1e4)
+    assert shown.shape == radiance.shape and shown.min() >= 0 and shown.max() <= 1
+
+
+def test_to_numpy_image_rejects_radiance(radiance):
+    with pytest.raises(RangeError):
+        viz.to_numpy_image(radiance * 100)
+
+
+def test_figures(radiance):
+    images = {"a": radiance, "b": radiance * 4}
+    stack, times = camera.simulate_brackets(radiance, [-2.0, 0.0, 2.0], unit="ev")
+    figures = [
+        viz.scene_grid(images, {"a": 10.0, "b": 10.0}, columns=2),
+        viz.log_luminance_histograms(images),
+        viz.response_curves(["srgb", "film-soft"]),
+        viz.bracket(stack, times, float(camera.auto_exposure(radiance))),
+        viz.exposure_view(radiance, 1.0, "rec709", 10, 0.5),
+    ]
+    assert all(isinstance(f, Figure) for f in figures)
+    assert len(figures[3].axes) == 3
+    assert "clipped" in figures[4].axes[1].get_title()
+
+
+def test_exposure_explorer_reacts_to_controls(radiance, monkeypatch):
+    calls = []
+    monkeypatch.setattr(viz, "exposure_view", lambda *args: calls.append(args))
+    explorer = widgets.exposure_explorer(radiance, t_ref=0.25)
+    assert isinstance(explorer, ipywidgets.VBox)
+    ev, curve, bits = explorer.children[0].children
+    ev.value = 2.5
+    curve.value = "film-negative"
+    bits.value = 12
+    assert calls[-1][1:] == (2.5, "film-negative", 12, 0.25)
+
+
+def test_exposure_explorer_validates(radiance):
+    with pytest.raises(RangeError):
+        widgets.exposure_explorer(-radiance)
