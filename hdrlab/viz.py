@@ -62,11 +62,14 @@ def scene_grid(images: Mapping[str, torch.Tensor], stops: Mapping[str, float], c
     return fig
 
 
-def log_luminance_histograms(images: Mapping[str, torch.Tensor], bins: int = 60) -> Figure:
-    """Histograms of log2 luminance per scene, relative to each scene's median.
+def log_luminance_histograms(images: Mapping[str, torch.Tensor], stops: Mapping[str, float], columns: int = 6,
+                             bins: int = 40) -> Figure:
+    """One small histogram of log2 luminance per scene, relative to its median, on shared axes.
 
     Args:
         images: scene name -> ``(3, H, W)`` radiance.
+        stops: scene name -> dynamic range in stops (shown in each title).
+        columns: panels per row.
         bins: histogram bins over the common range.
     """
     logs = {}
@@ -76,13 +79,16 @@ def log_luminance_histograms(images: Mapping[str, torch.Tensor], bins: int = 60)
         lum = lum[lum > 0]
         logs[name] = torch.log2(lum / lum.median()).numpy()
     edges = np.linspace(min(v.min() for v in logs.values()), max(v.max() for v in logs.values()), bins + 1)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    for name, values in logs.items():
-        ax.hist(values, bins=edges, histtype="step", density=True, label=name, alpha=0.8)
-    ax.set_yscale("log")
-    ax.set_xlabel("log2 luminance relative to the scene median (stops)")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=6, ncol=3, loc="upper right")
+    rows = -(-len(logs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 1.4 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax in axes.flat[len(logs):]:
+        ax.axis("off")
+    for ax, (name, values) in zip(axes.flat, logs.items()):
+        ax.hist(values, bins=edges, color="grey", density=True)
+        ax.set_yscale("log")
+        ax.set_title(f"{name} ({stops[name]:.1f})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.supxlabel("log2 luminance relative to the scene median (stops)", fontsize=8)
     fig.tight_layout()
     return fig
 

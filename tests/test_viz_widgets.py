@@ -34,7 +34,7 @@ def test_figures(radiance):
     stack, times = camera.simulate_brackets(radiance, [-2.0, 0.0, 2.0], unit="ev")
     figures = [
         viz.scene_grid(images, {"a": 10.0, "b": 10.0}, columns=2),
-        viz.log_luminance_histograms(images),
+        viz.log_luminance_histograms(images, {"a": 10.0, "b": 10.0}, columns=3),
         viz.response_curves(["srgb", "film-soft"]),
         viz.bracket(stack, times, float(camera.auto_exposure(radiance))),
         viz.exposure_view(radiance, 1.0, "rec709", 10, 0.5),
