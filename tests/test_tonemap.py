@@ -1,10 +1,17 @@
-"""hdrlab.imaging.tonemap: luminance, sRGB, Reinhard global."""
+"""hdrlab.imaging.tonemap: luminance, sRGB/gamma, Reinhard global/local, mu-law, log display, normalisation."""
+
+import math
 
 import pytest
 import torch
 
-from hdrlab.errors import RangeError, ShapeError
+from hdrlab.errors import ChoiceError, RangeError, ShapeError
 from hdrlab.imaging import tonemap
+
+
+def grey(values, dtype=torch.float32):
+    """A (3, 1, N) image whose three channels all hold ``values``."""
+    return torch.tensor(values, dtype=dtype).view(1, 1, -1).expand(3, 1, -1).contiguous()
 
 
 class TestLuminance:
@@ -77,3 +84,222 @@ class TestReinhardGlobal:
     def test_negative_radiance(self):
         with pytest.raises(RangeError, match="negative"):
             tonemap.reinhard_global(-torch.rand(3, 4, 4))
+
+
+class TestGammaEncode:
+    def test_known_values(self):
+        assert torch.allclose(tonemap.gamma_encode(grey([0.0, 0.5, 1.0]))[0, 0], torch.tensor([0, 0.5 ** (1 / 2.2), 1]))
+
+    def test_gamma_one_is_identity(self):
+        x = torch.rand(2, 3, 4, 4)
+        assert torch.equal(tonemap.gamma_encode(x, gamma=1.0), x)
+
+    def test_range(self):
+        with pytest.raises(RangeError, match=r"\[0, 1\]"):
+            tonemap.gamma_encode(torch.full((3, 2, 2), 2.0))
+
+    def test_bad_gamma(self):
+        with pytest.raises(RangeError, match="gamma"):
+            tonemap.gamma_encode(torch.rand(3, 2, 2), gamma=0.0)
+
+    def test_gradcheck(self):
+        x = (torch.rand(3, 2, 2, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+        assert torch.autograd.gradcheck(tonemap.gamma_encode, (x,))
+
+
+class TestReinhardLocal:
+    def test_output_range_and_shape(self):
+        radiance = torch.rand(2, 3, 16, 24).pow(4) * 1e4
+        out = tonemap.reinhard_local(radiance)
+        assert out.shape == radiance.shape and out.min() >= 0 and out.max() <= 1
+
+    @pytest.mark.parametrize("white", [None, 0.5])
+    def test_uniform_image_equals_global(self, white):
+        radiance = torch.full((2, 3, 12, 12), 7.0)
+        expected = tonemap.reinhard_global(radiance, white=white)
+        assert torch.allclose(tonemap.reinhard_local(radiance, white=white), expected, atol=1e-6)
+
+    def test_scale_invariant(self):
+        radiance = torch.rand(3, 16, 16) + 0.01
+        assert torch.allclose(tonemap.reinhard_local(radiance), tonemap.reinhard_local(radiance * 1000), atol=1e-5)
+
+    def test_keeps_fine_texture_contrast(self):
+        # a 4:1 checkerboard: the global curve compresses it to ~3.2:1, dodging-and-burning keeps ~4:1
+        board = torch.ones(3, 32, 32)
+        board[:, ::2, ::2] = board[:, 1::2, 1::2] = 4
+        local, global_ = tonemap.reinhard_local(board), tonemap.reinhard_global(board)
+        assert float(local[0, 0, 0] / local[0, 0, 1]) == pytest.approx(4.0, abs=0.05)
+        assert float(global_[0, 0, 0] / global_[0, 0, 1]) < 3.3
+
+    def test_one_scale_is_nearly_global(self):
+        # the smallest Gaussian (sigma 0.25 px) barely blurs: V1 ~ L, so L / (1 + V1) ~ L / (1 + L)
+        radiance = torch.rand(3, 16, 16, dtype=torch.float64) + 0.01
+        out = tonemap.reinhard_local(radiance, scales=1)
+        assert torch.allclose(out, tonemap.reinhard_global(radiance), atol=2e-4)
+
+    def test_colour_ratio_and_black_kept(self):
+        radiance = (torch.rand(1, 8, 8) + 0.01) * torch.tensor([0.6, 0.5, 0.4]).view(3, 1, 1)
+        radiance[:, 0, 0] = 0
+        out = tonemap.reinhard_local(radiance)
+        assert (out[:, 0, 0] == 0).all()
+        unclipped = (out < 1).all(dim=0) & (radiance[0] > 0)
+        assert torch.allclose((out[1] / out[0])[unclipped], torch.tensor(0.5 / 0.6), rtol=1e-5)
+
+    def test_input_not_modified_and_grad_flows(self):
+        radiance = (torch.rand(3, 8, 8) + 0.1).requires_grad_()
+        before = radiance.detach().clone()
+        tonemap.reinhard_local(radiance).sum().backward()
+        assert torch.equal(radiance.detach(), before) and torch.isfinite(radiance.grad).all()
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"key": 0.0}, {"phi": -1.0}, {"epsilon": 0.0}, {"scales": 0}, {"scales": 2.5}, {"white": -1.0}]
+    )
+    def test_bad_parameters(self, kwargs):
+        with pytest.raises(RangeError):
+            tonemap.reinhard_local(torch.rand(3, 4, 4), **kwargs)
+
+    def test_negative_radiance(self):
+        with pytest.raises(RangeError, match="negative"):
+            tonemap.reinhard_local(-torch.rand(3, 4, 4))
+
+
+class TestMuLaw:
+    def test_known_values(self):
+        out = tonemap.mu_law(grey([0.0, 0.5, 1.0]))[0, 0]
+        assert out.tolist() == pytest.approx([0.0, math.log1p(2500) / math.log1p(5000), 1.0])
+
+    def test_one_maps_to_one(self):
+        assert float(tonemap.mu_law(torch.ones(3, 1, 1), mu=100.0)[0, 0, 0]) == 1.0
+
+    def test_monotone(self):
+        assert (tonemap.mu_law(grey(torch.linspace(0, 1, 500).tolist())).diff(dim=-1) > 0).all()
+
+    @pytest.mark.parametrize("value", [1.5, -0.1])
+    def test_range_names_the_fix(self, value):
+        with pytest.raises(RangeError, match="normalize_hdr"):
+            tonemap.mu_law(torch.full((3, 2, 2), value))
+
+    def test_nan(self):
+        with pytest.raises(RangeError, match="NaN"):
+            tonemap.mu_law(torch.full((3, 2, 2), math.nan))
+
+    def test_bad_mu(self):
+        with pytest.raises(RangeError, match="mu"):
+            tonemap.mu_law(torch.rand(3, 2, 2), mu=0.0)
+
+    def test_gradcheck(self):
+        x = torch.rand(2, 3, 2, 2, dtype=torch.float64).requires_grad_()
+        assert torch.autograd.gradcheck(tonemap.mu_law, (x,))
+
+
+class TestLogDisplay:
+    def test_equal_steps_per_stop(self):
+        out = tonemap.log_display(grey([1.0, 2.0, 4.0, 8.0, 16.0]), 0, 100, colour=False)
+        assert out[0, 0].tolist() == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+
+    def test_range_shape_and_black(self):
+        radiance = torch.rand(2, 3, 8, 8).pow(6) * 1e3
+        radiance[0, :, 0, 0] = 0
+        out = tonemap.log_display(radiance)
+        assert out.shape == radiance.shape and out.min() >= 0 and out.max() <= 1
+        assert (out[0, :, 0, 0] == 0).all()
+
+    def test_per_image_and_scale_invariant(self):
+        radiance = torch.rand(3, 8, 8) + 0.01
+        both = tonemap.log_display(torch.stack([radiance, radiance * 1000]))
+        assert torch.allclose(both[0], both[1], atol=1e-5)
+
+    def test_grey_channels_equal_and_colour_kept(self):
+        radiance = (torch.rand(1, 8, 8) + 0.01) * torch.tensor([1.0, 0.5, 0.25]).view(3, 1, 1)
+        grey_out = tonemap.log_display(radiance, colour=False)
+        assert torch.equal(grey_out[0], grey_out[1]) and torch.equal(grey_out[1], grey_out[2])
+        coloured = tonemap.log_display(radiance)  # an orange scene stays orange (red >= green >= blue)
+        assert (coloured[0] >= coloured[1]).all() and (coloured[1] >= coloured[2]).all()
+
+    def test_uniform_and_black_images(self):
+        assert torch.equal(tonemap.log_display(torch.full((3, 4, 4), 3.0), colour=False), torch.full((3, 4, 4), 0.5))
+        assert torch.equal(tonemap.log_display(torch.zeros(3, 4, 4)), torch.zeros(3, 4, 4))
+
+    @pytest.mark.parametrize("low, high", [(50.0, 10.0), (-1.0, 99.0), (1.0, 101.0)])
+    def test_bad_percentiles(self, low, high):
+        with pytest.raises(RangeError, match="percentile"):
+            tonemap.log_display(torch.rand(3, 4, 4), low, high)
+
+
+class TestNormalizeHdr:
+    def hot_pixel_image(self):
+        hdr = torch.rand(3, 32, 32) * 0.5 + 0.5
+        hdr[:, 3, 4] = 1e6
+        return hdr
+
+    def test_percentile_robust_to_one_hot_pixel(self):
+        hdr = self.hot_pixel_image()
+        robust = tonemap.normalize_hdr(hdr)
+        assert float(robust.median()) > 0.5 and float(robust.max()) == 1.0
+        assert float(tonemap.normalize_hdr(hdr, method="max").median()) < 1e-5
+
+    def test_max_maps_max_to_one(self):
+        hdr = torch.rand(2, 3, 8, 8) * 50
+        out = tonemap.normalize_hdr(hdr, method="max")
+        assert torch.allclose(out.amax(dim=(-3, -2, -1)), torch.ones(2))
+
+    def test_mean_and_clip(self):
+        hdr = torch.rand(3, 8, 8) * 10
+        out = tonemap.normalize_hdr(hdr, method="mean", clip=False)
+        assert float(tonemap.luminance(out).mean()) == pytest.approx(1.0, rel=1e-5) and out.max() > 1
+        assert tonemap.normalize_hdr(hdr, method="mean").max() == 1
+
+    def test_scale_matches_hdr_scale_and_input_kept(self):
+        hdr = torch.rand(2, 3, 8, 8) * 10
+        before = hdr.clone()
+        out = tonemap.normalize_hdr(hdr, clip=False)
+        assert torch.allclose(out * tonemap.hdr_scale(hdr), hdr, rtol=1e-6) and torch.equal(hdr, before)
+        lum = tonemap.luminance(hdr).flatten(-3)
+        assert torch.allclose(tonemap.hdr_scale(hdr).flatten(), torch.quantile(lum, 0.99, dim=-1))
+
+    def test_reference_scale(self):
+        target = torch.rand(3, 8, 8) + 0.1
+        out = tonemap.normalize_hdr(2 * target, reference=target, clip=False)
+        assert torch.allclose(out, 2 * tonemap.normalize_hdr(target, clip=False))
+
+    def test_reference_shape(self):
+        with pytest.raises(ShapeError, match="reference"):
+            tonemap.normalize_hdr(torch.rand(2, 3, 4, 4), reference=torch.rand(3, 4, 4))
+
+    def test_bad_method(self):
+        with pytest.raises(ChoiceError, match="percentile"):
+            tonemap.normalize_hdr(torch.rand(3, 4, 4), method="median")
+
+    @pytest.mark.parametrize("percentile", [0.0, 120.0])
+    def test_bad_percentile(self, percentile):
+        with pytest.raises(RangeError, match="percentile"):
+            tonemap.normalize_hdr(torch.rand(3, 4, 4), percentile=percentile)
+
+    def test_black_image(self):
+        with pytest.raises(RangeError, match="scale 0"):
+            tonemap.normalize_hdr(torch.zeros(3, 4, 4))
+
+    def test_negative(self):
+        with pytest.raises(RangeError, match="negative"):
+            tonemap.normalize_hdr(-torch.rand(3, 4, 4))
+
+
+class TestTonemapRegistry:
+    @pytest.mark.parametrize("name", sorted(tonemap.TONEMAPS))
+    def test_display_range(self, name):
+        radiance = torch.rand(2, 3, 8, 8).pow(4) * 1e3
+        out = tonemap.apply_tonemap(name, radiance)
+        assert out.shape == radiance.shape and out.min() >= 0 and out.max() <= 1
+
+    def test_expected_names(self):
+        assert set(tonemap.TONEMAPS) == {"reinhard", "reinhard_local", "mu_law", "log", "gamma"}
+
+    def test_kwargs_forwarded(self):
+        radiance = torch.rand(3, 8, 8) * 10
+        assert torch.equal(tonemap.apply_tonemap("reinhard", radiance, key=0.5), tonemap.reinhard_global(radiance, 0.5))
+        expected = tonemap.mu_law(tonemap.normalize_hdr(radiance, method="max"), mu=10.0)
+        assert torch.equal(tonemap.apply_tonemap("mu_law", radiance, mu=10.0, method="max"), expected)
+
+    def test_unknown_name(self):
+        with pytest.raises(ChoiceError, match="reinhard"):
+            tonemap.apply_tonemap("drago", torch.rand(3, 4, 4))

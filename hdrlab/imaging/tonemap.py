@@ -1,28 +1,49 @@
-"""Display transforms: luminance, sRGB encoding and Reinhard's global operator.
+"""Display transforms and HDR range compressions.
 
-Conventions: radiance is linear, ``>= 0``, shape ``(*, 3, H, W)``; display
-images are in [0, 1]. The only way from radiance to 8-bit is an explicit tone
-map such as :func:`reinhard_global` followed by :func:`srgb_encode`.
+Luminance, sRGB and gamma encoding, Reinhard's global and local (dodging and
+burning) operators, mu-law compression, a log-luminance display, and the robust
+normalisations papers apply before HDR metrics. :data:`TONEMAPS` names the tone
+maps that :mod:`hdrlab.metrics` applies before comparing images.
+
+Conventions: radiance is linear, ``>= 0``, shape ``(*, 3, H, W)``, and is never
+altered in place; display images are in [0, 1]. The only way from radiance to
+8-bit is an explicit tone map such as :func:`reinhard_global` followed by
+:func:`srgb_encode`. Every clip to [0, 1] here is an explicit display (or
+metric-preparation) step and says so.
 
 References:
     Reinhard, Stark, Shirley, Ferwerda, "Photographic tone reproduction for
-    digital images", SIGGRAPH 2002. IEC 61966-2-1 (sRGB).
+    digital images", SIGGRAPH 2002. IEC 61966-2-1 (sRGB). Kalantari &
+    Ramamoorthi, "Deep high dynamic range imaging of dynamic scenes", SIGGRAPH
+    2017 (mu-law).
 
 Taught in: notebooks/00_getting_started.ipynb, notebooks/01_camera_pipeline_debevec.ipynb.
 """
 
 from __future__ import annotations
 
-import torch
+import math
+from collections.abc import Callable
 
-from hdrlab.errors import RangeError, describe
+import torch
+import torch.nn.functional as F
+
+from hdrlab.errors import ChoiceError, RangeError, ShapeError, describe
 from hdrlab.validate import check_image, check_ldr, check_positive, check_radiance
 
-__all__ = ["REC709_LUMA", "luminance", "srgb_encode", "srgb_decode", "log_average_luminance", "reinhard_global"]
+__all__ = [
+    "REC709_LUMA", "NORMALIZATIONS", "TONEMAPS", "luminance", "srgb_encode", "srgb_decode", "gamma_encode",
+    "log_average_luminance", "reinhard_global", "reinhard_local", "mu_law", "log_display", "hdr_scale",
+    "normalize_hdr", "apply_tonemap",
+]
 
 #: Rec. 709 / sRGB luminance weights for linear RGB.
 REC709_LUMA = (0.2126, 0.7152, 0.0722)
+#: Statistics that :func:`hdr_scale` can divide by.
+NORMALIZATIONS = ("max", "percentile", "mean")
 _EPS = 1e-6  # keeps log() finite on black pixels in the log-average
+_ALPHA1 = 1 / (2 * math.sqrt(2))  # Reinhard et al. 2002: centre profile; the surround's is 1.6 times wider
+_SCALE_RATIO = 1.6  # successive scales s_i = 1.6^i, so the surround at s_i is the centre at s_(i+1)
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
@@ -42,6 +63,11 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
         [[1.0, 1.0], [1.0, 1.0]]
     """
     check_image(image)
+    return _luma(image)
+
+
+def _luma(image: torch.Tensor) -> torch.Tensor:
+    """:func:`luminance` without the input checks, for callers that already validated."""
     weights = torch.tensor(REC709_LUMA, dtype=image.dtype, device=image.device).view(3, 1, 1)
     return (image * weights).sum(dim=-3, keepdim=True)
 
@@ -79,6 +105,34 @@ def srgb_decode(encoded: torch.Tensor) -> torch.Tensor:
     return torch.where(encoded <= 0.04045, encoded / 12.92, ((encoded.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
 
 
+def gamma_encode(linear: torch.Tensor, gamma: float = 2.2) -> torch.Tensor:
+    """Pure power-law display encoding ``x ** (1 / gamma)``, [0, 1] -> [0, 1].
+
+    The simple stand-in for :func:`srgb_encode` that many papers use. Its
+    gradient is infinite at 0: as a training loss prefer :func:`mu_law`.
+
+    Args:
+        linear: ``(*, 3, H, W)`` linear values in [0, 1]; tone map or
+            :func:`normalize_hdr` radiance first.
+        gamma: display gamma, > 0 (2.2 for a typical monitor).
+
+    Returns:
+        Encoded values in [0, 1], same shape.
+
+    Raises:
+        RangeError: values outside [0, 1], or ``gamma <= 0``.
+
+    Example:
+        >>> round(float(gamma_encode(torch.full((3, 1, 1), 0.5))[0, 0, 0]), 4)
+        0.7297
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_ldr(linear, "linear display values")
+    check_positive(gamma, "gamma")
+    return linear ** (1 / gamma)
+
+
 def log_average_luminance(radiance: torch.Tensor) -> torch.Tensor:
     """Geometric mean of luminance per image, ``exp(mean(log(eps + L)))``.
 
@@ -93,8 +147,36 @@ def log_average_luminance(radiance: torch.Tensor) -> torch.Tensor:
         2.0
     """
     check_radiance(radiance)
-    log_l = torch.log(luminance(radiance) + _EPS)
-    return torch.exp(log_l.mean(dim=(-3, -2, -1), keepdim=True)) - _EPS
+    return _log_average(_luma(radiance))
+
+
+def _log_average(lum: torch.Tensor) -> torch.Tensor:
+    return torch.exp(torch.log(lum + _EPS).mean(dim=(-3, -2, -1), keepdim=True)) - _EPS
+
+
+def _check_key(key: float) -> None:
+    if not 0 < key <= 1:
+        raise RangeError(describe("key in (0, 1]", repr(key), "Use 0.18 for average scenes, lower for dark ones."))
+
+
+def _scaled_luminance(radiance: torch.Tensor, key: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """World luminance ``L_w`` and Reinhard's scaled luminance ``key * L_w / L_avg``, both ``(*, 1, H, W)``."""
+    lum = _luma(radiance)
+    return lum, key * lum / (_log_average(lum) + _EPS)
+
+
+def _burn_white(scaled: torch.Tensor, white: float | None) -> torch.Tensor:
+    """Numerator of Reinhard's operators: ``L`` or ``L (1 + L / white^2)``."""
+    if white is None:
+        return scaled
+    check_positive(white, "white")
+    return scaled * (1 + scaled / white**2)
+
+
+def _recolour(radiance: torch.Tensor, lum: torch.Tensor, display_lum: torch.Tensor) -> torch.Tensor:
+    """Scale RGB by ``display_lum / lum`` (colour kept, black stays black), then clip to [0, 1] for display."""
+    ratio = torch.where(lum > 0, display_lum / lum.clamp_min(1e-12), torch.zeros_like(lum))
+    return (radiance * ratio).clamp(0, 1)
 
 
 def reinhard_global(radiance: torch.Tensor, key: float = 0.18, white: float | None = None) -> torch.Tensor:
@@ -123,15 +205,351 @@ def reinhard_global(radiance: torch.Tensor, key: float = 0.18, white: float | No
         0.1525
     """
     check_radiance(radiance)
-    if not 0 < key <= 1:
-        raise RangeError(describe("key in (0, 1]", repr(key), "Use 0.18 for average scenes, lower for dark ones."))
-    if white is not None:
-        check_positive(white, "white")
-    lum = luminance(radiance)
-    scaled = key * lum / (log_average_luminance(radiance) + _EPS)
-    if white is None:
-        display_lum = scaled / (1 + scaled)
+    _check_key(key)
+    lum, scaled = _scaled_luminance(radiance, key)
+    return _recolour(radiance, lum, _burn_white(scaled, white) / (1 + scaled))
+
+
+def _gaussian_blurs(image: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
+    """Blur ``(N, 1, H, W)`` with each Gaussian in ``sigmas`` -> ``(N, len(sigmas), H, W)``.
+
+    One separable convolution for all scales: each kernel is cut at 3 sigma,
+    zero-padded to the widest one and sums to 1; image edges are replicated.
+    """
+    radius = max(1, math.ceil(3 * max(sigmas)))
+    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    sigma = torch.tensor(sigmas, dtype=image.dtype, device=image.device).view(-1, 1)
+    kernels = torch.exp(-(offsets**2) / (2 * sigma**2)) * (offsets.abs() <= (3 * sigma).ceil().clamp_min(1))
+    kernels = kernels / kernels.sum(dim=-1, keepdim=True)
+    padded = F.pad(image, (radius, radius, radius, radius), mode="replicate")
+    rows = F.conv2d(padded, kernels.view(len(sigmas), 1, 1, -1))
+    return F.conv2d(rows, kernels.view(len(sigmas), 1, -1, 1), groups=len(sigmas))
+
+
+def _local_adaptation(scaled: torch.Tensor, key: float, phi: float, epsilon: float, scales: int) -> torch.Tensor:
+    """``V1`` at each pixel's chosen scale (Reinhard et al. 2002, eqs. 5-9), ``(*, 1, H, W)``."""
+    sizes = [_SCALE_RATIO**i for i in range(scales + 1)]
+    # profile exp(-r^2 / (alpha s)^2) is a Gaussian with sigma = alpha s / sqrt(2)
+    blurs = _gaussian_blurs(scaled.reshape(-1, 1, *scaled.shape[-2:]), [_ALPHA1 * s / math.sqrt(2) for s in sizes])
+    centre, surround = blurs[:, :-1], blurs[:, 1:]
+    s = torch.tensor(sizes[:-1], dtype=scaled.dtype, device=scaled.device).view(-1, 1, 1)
+    activity = (centre - surround) / (2**phi * key / s**2 + centre)
+    # the largest scale such that it and every smaller scale satisfy |V| < epsilon (the smallest if none does)
+    passing = (activity.abs() < epsilon).to(torch.int64).cumprod(dim=1).sum(dim=1, keepdim=True)
+    return centre.gather(1, (passing - 1).clamp_min(0)).reshape(scaled.shape)
+
+
+def reinhard_local(
+    radiance: torch.Tensor,
+    key: float = 0.18,
+    phi: float = 8.0,
+    epsilon: float = 0.05,
+    scales: int = 8,
+    white: float | None = None,
+) -> torch.Tensor:
+    """Reinhard's local photographic operator ("dodging and burning"), colour kept.
+
+    ``L = key * L_w / L_avg`` as in :func:`reinhard_global`. ``V1(s)``, ``V2(s)``
+    are ``L`` blurred with the paper's Gaussian profiles ``exp(-r^2 / (a s)^2)``,
+    ``a1 = 1 / (2 sqrt 2)``, ``a2 = 1.6 a1``, at scales ``s_i = 1.6^i`` pixels,
+    ``i = 0 .. scales - 1``. The activity ``V = (V1 - V2) / (2^phi key / s^2 + V1)``
+    picks, per pixel, the largest scale such that ``|V| < epsilon`` holds there
+    and at every smaller scale (the smallest scale if none passes): the widest
+    neighbourhood without a strong edge. Then
+    ``L_d = L (1 + L / white^2) / (1 + V1(s_chosen))`` (``white=None``:
+    ``L / (1 + V1)``), RGB is scaled by ``L_d / L_w`` and clipped to [0, 1] as a
+    display step. On a uniform image ``V1 = L`` and this equals
+    :func:`reinhard_global`. Blurs are separable convolutions with replicated
+    edges; a 512x256 image takes well under a second on a CPU.
+
+    Args:
+        radiance: ``(*, 3, H, W)`` linear radiance ``>= 0``, any scale.
+        key: target middle grey in (0, 1].
+        phi: sharpening parameter, > 0 (the paper uses 8).
+        epsilon: activity threshold, > 0 (the paper uses 0.05).
+        scales: number of scales, an integer >= 1 (the paper uses 8).
+        white: scaled luminance mapped to white, > 0, or None (no burn-out term).
+
+    Returns:
+        ``(*, 3, H, W)`` linear display values in [0, 1]; encode with
+        :func:`srgb_encode` to show them. Differentiable in ``radiance`` (the
+        scale selection is piecewise constant).
+
+    Raises:
+        RangeError: negative/NaN radiance; ``key``, ``phi``, ``epsilon``,
+            ``scales`` or ``white`` out of range.
+
+    Example:
+        >>> out = reinhard_local(torch.full((3, 8, 8), 5.0))
+        >>> round(float(out[0, 0, 0]), 4)  # uniform: the same as reinhard_global
+        0.1525
+
+    References:
+        Reinhard, Stark, Shirley, Ferwerda, "Photographic tone reproduction
+        for digital images", SIGGRAPH 2002, section 3.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_radiance(radiance)
+    _check_key(key)
+    check_positive(phi, "phi")
+    check_positive(epsilon, "epsilon")
+    if isinstance(scales, bool) or not isinstance(scales, int) or scales < 1:
+        raise RangeError(describe("scales an integer >= 1", repr(scales), "Use 8, the paper's value."))
+    lum, scaled = _scaled_luminance(radiance, key)
+    adaptation = _local_adaptation(scaled, key, phi, epsilon, scales)
+    return _recolour(radiance, lum, _burn_white(scaled, white) / (1 + adaptation))
+
+
+def mu_law(hdr: torch.Tensor, mu: float = 5000.0) -> torch.Tensor:
+    """Mu-law range compression ``log(1 + mu x) / log(1 + mu)``, [0, 1] -> [0, 1].
+
+    The differentiable tone curve of Kalantari & Ramamoorthi's HDR losses (and
+    ExpandNet-style training, and :func:`hdrlab.metrics.mu_psnr`). It expects
+    HDR values already normalised to [0, 1]; it never clips them itself.
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear HDR values normalised to [0, 1], e.g. by
+            :func:`normalize_hdr`.
+        mu: compression strength, > 0 (5000 in the paper).
+
+    Returns:
+        Compressed values in [0, 1], same shape; ``mu_law(1) == 1``.
+
+    Raises:
+        RangeError: values outside [0, 1] or NaN, or ``mu <= 0``.
+
+    Example:
+        >>> mu_law(torch.tensor([0.0, 1.0]).view(1, 1, 2).expand(3, 1, 2))[0].tolist()
+        [[0.0, 1.0]]
+
+    References:
+        Kalantari & Ramamoorthi, "Deep high dynamic range imaging of dynamic
+        scenes", SIGGRAPH 2017, eq. 3.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_image(hdr, "normalised HDR image")
+    check_positive(mu, "mu")
+    if hdr.numel() and (hdr.min() < 0 or hdr.max() > 1):
+        raise RangeError(
+            describe(
+                "HDR values normalised to [0, 1]",
+                f"values in [{float(hdr.min()):.4g}, {float(hdr.max()):.4g}]",
+                "Normalise first (normalize_hdr(hdr)), which divides by a robust maximum and clips explicitly.",
+            )
+        )
+    return torch.log1p(mu * hdr) / math.log1p(mu)
+
+
+def _nanquantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """Linear-interpolated ``q``-quantile along the last dim, ignoring NaN; each row needs one number.
+
+    Sort-based, so unlike ``torch.quantile`` it has no input-size limit.
+    """
+    ordered = values.sort(dim=-1).values  # NaN sorts last
+    position = q * ((~values.isnan()).sum(dim=-1, keepdim=True) - 1)
+    low, high = ordered.gather(-1, position.floor().long()), ordered.gather(-1, position.ceil().long())
+    return (low + (high - low) * (position - position.floor())).squeeze(-1)
+
+
+def _check_percentiles(low: float, high: float) -> None:
+    if not 0 <= low < high <= 100:
+        raise RangeError(
+            describe("0 <= low_percentile < high_percentile <= 100", f"{low!r}, {high!r}", "Use e.g. 0.1 and 99.9.")
+        )
+
+
+def log_display(
+    radiance: torch.Tensor, low_percentile: float = 0.1, high_percentile: float = 99.9, colour: bool = True
+) -> torch.Tensor:
+    """Log luminance mapped linearly to [0, 1] between two percentiles of each image.
+
+    ``d = (log L - log L_low) / (log L_high - log L_low)``, clipped to [0, 1] as
+    a display step, where the percentiles are taken over each image's pixels
+    with ``L > 0``; black pixels map to 0 and a uniform image to 0.5. Every
+    stop of the image gets the same share of the display range, which is what
+    a false-colour map of an HDR scene needs.
+
+    Args:
+        radiance: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        low_percentile: percentile (0-100) of log luminance mapped to 0.
+        high_percentile: percentile (0-100) mapped to 1; above ``low_percentile``.
+        colour: True scales RGB by ``d / L`` (hue kept; saturated colours clip);
+            False returns grey (three equal channels: take ``[..., 0, :, :]``
+            for a colormap).
+
+    Returns:
+        ``(*, 3, H, W)`` display values in [0, 1].
+
+    Raises:
+        RangeError: negative/NaN radiance or percentiles out of order.
+
+    Example:
+        >>> ramp = (2.0 ** torch.arange(5.0)).view(1, 1, 5).expand(3, 1, 5)
+        >>> log_display(ramp, 0, 100, colour=False)[0, 0].tolist()  # equal steps per stop
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_radiance(radiance)
+    _check_percentiles(low_percentile, high_percentile)
+    lum = _luma(radiance)
+    log_lum = torch.where(lum > 0, lum.clamp_min(1e-30).log(), torch.full_like(lum, math.nan))
+    flat = log_lum.flatten(-3)
+    shape = (*lum.shape[:-3], 1, 1, 1)
+    black = flat.isnan().all(dim=-1).view(shape)
+    filled = torch.where(black.flatten(-3), torch.zeros_like(flat), flat)  # an all-black image has no percentiles
+    low = _nanquantile(filled, low_percentile / 100).view(shape)
+    high = _nanquantile(filled, high_percentile / 100).view(shape)
+    spread = torch.where(high > low, (log_lum - low) / (high - low).clamp_min(1e-12), torch.full_like(lum, 0.5))
+    display_lum = torch.where(lum > 0, spread, torch.zeros_like(lum)).clamp(0, 1)
+    if colour:
+        return _recolour(radiance, lum, display_lum)
+    return display_lum.expand_as(radiance).clone()
+
+
+def hdr_scale(hdr: torch.Tensor, method: str = "percentile", percentile: float = 99.0) -> torch.Tensor:
+    """The per-image statistic :func:`normalize_hdr` divides by.
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        method: one of :data:`NORMALIZATIONS`: ``"max"`` (largest RGB value),
+            ``"percentile"`` (``percentile``-th percentile of luminance, robust
+            to a few hot pixels) or ``"mean"`` (mean luminance).
+        percentile: in (0, 100], used by ``"percentile"``.
+
+    Returns:
+        ``(*, 1, 1, 1)`` positive scale, broadcasting against the image.
+
+    Raises:
+        ChoiceError: unknown ``method``.
+        RangeError: negative/NaN radiance, ``percentile`` out of range, or a
+            scale of 0 (an image that is black at that statistic).
+
+    Example:
+        >>> float(hdr_scale(torch.full((3, 2, 2), 4.0), "max").flatten()[0])
+        4.0
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_radiance(hdr)
+    if method not in NORMALIZATIONS:
+        raise ChoiceError(describe(f"method one of {NORMALIZATIONS}", repr(method), "Use 'percentile' (robust)."))
+    if not 0 < percentile <= 100:
+        raise RangeError(describe("percentile in (0, 100]", repr(percentile), "Use 99.0, or method='max'."))
+    lum = _luma(hdr).flatten(-3)
+    if method == "max":
+        scale = hdr.flatten(-3).amax(dim=-1)
+    elif method == "percentile":
+        scale = _nanquantile(lum, percentile / 100)
     else:
-        display_lum = scaled * (1 + scaled / white**2) / (1 + scaled)
-    ratio = torch.where(lum > 0, display_lum / lum.clamp_min(1e-12), torch.zeros_like(lum))
-    return (radiance * ratio).clamp(0, 1)
+        scale = lum.mean(dim=-1)
+    if (scale <= 0).any():
+        raise RangeError(
+            describe(
+                f"images with a positive {method} statistic",
+                f"{int((scale <= 0).sum())} image(s) with scale 0",
+                "Drop black images, or use method='max' or a higher percentile for mostly-black ones.",
+            )
+        )
+    return scale.view(*scale.shape, 1, 1, 1)
+
+
+def normalize_hdr(
+    hdr: torch.Tensor,
+    method: str = "percentile",
+    percentile: float = 99.0,
+    clip: bool = True,
+    reference: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Divide each image by a robust maximum (and clip to [0, 1]): the step papers take before HDR metrics.
+
+    This is *metric preparation*, not radiance processing: with ``clip=True``
+    everything above the scale saturates at 1 explicitly (the few hottest
+    pixels for ``"percentile"``; everything above average for ``"mean"``, so
+    use ``clip=False`` with it). The input is not modified.
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        method: ``"max"``, ``"percentile"`` or ``"mean"``; see :func:`hdr_scale`.
+        percentile: in (0, 100], for ``"percentile"``.
+        clip: clip the result to [0, 1].
+        reference: ``(*, 3, H, W)`` radiance whose scale is used instead of
+            ``hdr``'s own (e.g. normalise a prediction by its target's scale);
+            its leading dims must match ``hdr``'s.
+
+    Returns:
+        ``hdr / scale`` (clipped to [0, 1] when ``clip``), same shape.
+
+    Raises:
+        ChoiceError, RangeError: see :func:`hdr_scale`.
+        ShapeError: ``reference`` leading dims differ from ``hdr``'s.
+
+    Example:
+        >>> hdr = torch.ones(3, 20, 20)
+        >>> hdr[:, 0, 0] = 1e6  # one hot pixel
+        >>> float(normalize_hdr(hdr).median())  # the rest keeps its level
+        1.0
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    check_radiance(hdr)
+    if reference is None:
+        reference = hdr
+    check_radiance(reference, "reference radiance")
+    if reference.shape[:-3] != hdr.shape[:-3]:
+        raise ShapeError(
+            describe(
+                f"reference with leading dims {tuple(hdr.shape[:-3])} (one scale per image)",
+                f"shape {tuple(reference.shape)}",
+                "Pass the matching batch of reference images.",
+            )
+        )
+    normalised = hdr / hdr_scale(reference, method, percentile)
+    return normalised.clamp(0, 1) if clip else normalised
+
+
+def _mu_law_display(radiance: torch.Tensor, mu: float = 5000.0, **normalize: object) -> torch.Tensor:
+    return mu_law(normalize_hdr(radiance, **normalize), mu)
+
+
+def _gamma_display(radiance: torch.Tensor, gamma: float = 2.2, **normalize: object) -> torch.Tensor:
+    return gamma_encode(normalize_hdr(radiance, **normalize), gamma)
+
+
+#: Tone maps by name: ``callable(radiance, **kwargs) -> (*, 3, H, W)`` display values in [0, 1].
+#: ``"mu_law"`` and ``"gamma"`` first :func:`normalize_hdr` each image by its own
+#: 99th luminance percentile (pass ``method=``/``percentile=`` to change it).
+TONEMAPS: dict[str, Callable[..., torch.Tensor]] = {
+    "reinhard": reinhard_global,
+    "reinhard_local": reinhard_local,
+    "mu_law": _mu_law_display,
+    "log": log_display,
+    "gamma": _gamma_display,
+}
+
+
+def apply_tonemap(name: str, radiance: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    """Apply the tone map :data:`TONEMAPS` ``[name]`` to radiance.
+
+    Args:
+        name: a key of :data:`TONEMAPS`.
+        radiance: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        **kwargs: passed to the tone map (e.g. ``key=`` for ``"reinhard"``).
+
+    Returns:
+        ``(*, 3, H, W)`` display values in [0, 1].
+
+    Raises:
+        ChoiceError: unknown ``name``.
+
+    Example:
+        >>> apply_tonemap("gamma", torch.rand(3, 4, 4) * 100).shape
+        torch.Size([3, 4, 4])
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    if name not in TONEMAPS:
+        raise ChoiceError(describe(f"a tone map in {sorted(TONEMAPS)}", repr(name), "Pick one of those names."))
+    return TONEMAPS[name](radiance, **kwargs)

@@ -1,0 +1,494 @@
+"""Image-quality metrics for LDR and HDR results: PSNR, SSIM, MS-SSIM, mu-PSNR, tone-mapped scores, stops, LPIPS.
+
+Every metric takes a prediction and a target of the same shape ``(*, 3, H, W)``
+(float) and returns one score per image, shape ``(*,)`` (a 0-dim tensor for a
+single ``(3, H, W)`` image); average them yourself. Display metrics (PSNR,
+SSIM, MS-SSIM, LPIPS) need display-referred values in ``[0, data_range]``; HDR
+metrics take linear radiance ``>= 0`` and say how they bring it to a display
+range (normalisation, mu-law or a tone map from
+:data:`hdrlab.imaging.tonemap.TONEMAPS`). Bad input raises a typed error from
+:mod:`hdrlab.errors`; nothing is clipped silently.
+
+Example:
+    >>> import torch
+    >>> target = torch.rand(2, 3, 16, 16) * 100
+    >>> tonemapped_psnr(target * 1.01, target).shape
+    torch.Size([2])
+
+References:
+    Wang, Bovik, Sheikh, Simoncelli, "Image quality assessment: from error
+    visibility to structural similarity", IEEE TIP 2004 (SSIM). Wang, Simoncelli,
+    Bovik, "Multi-scale structural similarity", Asilomar 2003 (MS-SSIM).
+    Kalantari & Ramamoorthi, "Deep high dynamic range imaging of dynamic
+    scenes", SIGGRAPH 2017 (mu-PSNR). Zhang, Isola, Efros, Shechtman, Wang, "The
+    unreasonable effectiveness of deep features as a perceptual metric", CVPR
+    2018 (LPIPS).
+
+Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+
+import lpips
+import pytorch_msssim
+import torch
+from torch import nn
+from torchvision.models import AlexNet_Weights, VGG16_Weights
+
+from hdrlab.errors import ChoiceError, DTypeError, MissingWeightsError, RangeError, ShapeError, describe
+from hdrlab.imaging.tonemap import _nanquantile, apply_tonemap, luminance, mu_law, normalize_hdr
+from hdrlab.validate import check_image, check_positive, check_radiance
+
+__all__ = [
+    "psnr", "ssim", "ms_ssim", "mu_psnr", "tonemapped_psnr", "tonemapped_ssim", "log_error_stops", "LPIPS",
+    "LPIPS_BACKBONES",
+]
+
+_SSIM_WINDOW = 11  # pytorch_msssim's Gaussian window
+_MS_SSIM_MIN_SIDE = (_SSIM_WINDOW - 1) * 2**4 + 1  # 5 scales: four 2x downsamplings of an 11-px window
+#: LPIPS backbones: name -> (torchvision ImageNet weights, smallest image side the network accepts).
+LPIPS_BACKBONES = {"alex": (AlexNet_Weights.IMAGENET1K_V1, 31), "vgg": (VGG16_Weights.IMAGENET1K_V1, 16)}
+
+
+def _check_pair(pred: torch.Tensor, target: torch.Tensor, check: Callable[..., None] = check_image) -> None:
+    check(pred, "prediction")
+    check(target, "target")
+    if pred.shape != target.shape:
+        raise ShapeError(
+            describe(
+                f"prediction and target of the same shape (target {tuple(target.shape)})",
+                f"prediction {tuple(pred.shape)}",
+                "Crop or resize one to the other (hdrlab.data.scenes.center_crop / resize_area).",
+            )
+        )
+
+
+def _check_display_pair(pred: torch.Tensor, target: torch.Tensor, data_range: float) -> None:
+    check_positive(data_range, "data_range")
+    _check_pair(pred, target)
+    for image, name in ((pred, "prediction"), (target, "target")):
+        if image.numel() and (image.min() < 0 or image.max() > data_range):
+            raise RangeError(
+                describe(
+                    f"display-referred {name} values in [0, {data_range:g}]",
+                    f"values in [{float(image.min()):.4g}, {float(image.max()):.4g}]",
+                    "Tone map or normalise HDR first (tonemapped_psnr, mu_psnr, normalize_hdr), "
+                    "or pass the data_range your values use.",
+                )
+            )
+
+
+def _check_min_side(image: torch.Tensor, smallest: int, metric: str, fix: str) -> None:
+    if min(image.shape[-2:]) < smallest:
+        raise ShapeError(describe(f"H and W >= {smallest} for {metric}", f"{tuple(image.shape[-2:])}", fix))
+
+
+def _batched(image: torch.Tensor) -> torch.Tensor:
+    return image.reshape(-1, *image.shape[-3:])
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, ``10 log10(data_range^2 / MSE)`` in dB.
+
+    Identical images give ``+inf`` (MSE 0): filter or clamp before averaging
+    over a dataset.
+
+    Args:
+        pred: ``(*, 3, H, W)`` display values in ``[0, data_range]``.
+        target: same shape and range.
+        data_range: the value range's width, > 0 (1 for images in [0, 1]).
+
+    Returns:
+        ``(*,)`` PSNR in dB.
+
+    Raises:
+        ShapeError: shapes differ or are not ``(*, 3, H, W)``.
+        RangeError: NaN/inf or values outside ``[0, data_range]``.
+        DTypeError: not float tensors.
+
+    Example:
+        >>> round(float(psnr(torch.full((3, 4, 4), 0.5), torch.full((3, 4, 4), 0.6))), 4)  # MSE 0.01
+        20.0
+
+    References:
+        The standard definition; note that HDR papers differ in what they feed
+        it (see :func:`mu_psnr`, :func:`tonemapped_psnr`).
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_display_pair(pred, target, data_range)
+    mse = (pred - target).pow(2).mean(dim=(-3, -2, -1))
+    return 10 * torch.log10(data_range**2 / mse)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Structural similarity per image (11-px Gaussian window, sigma 1.5; mean over channels).
+
+    Args:
+        pred: ``(*, 3, H, W)`` display values in ``[0, data_range]``, H, W >= 11.
+        target: same shape and range.
+        data_range: the value range's width, > 0.
+
+    Returns:
+        ``(*,)`` SSIM in [-1, 1] (1 for identical images).
+
+    Raises:
+        ShapeError: shapes differ, or a side < 11 px.
+        RangeError, DTypeError: see :func:`psnr`.
+
+    Example:
+        >>> x = torch.rand(3, 16, 16)
+        >>> round(float(ssim(x, x)), 4)
+        1.0
+
+    References:
+        Wang, Bovik, Sheikh, Simoncelli, "Image quality assessment: from error
+        visibility to structural similarity", IEEE TIP 2004. Computed with
+        pytorch-msssim.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_display_pair(pred, target, data_range)
+    _check_min_side(pred, _SSIM_WINDOW, "SSIM", "Use a larger crop; SSIM's window is 11 px wide.")
+    score = pytorch_msssim.ssim(_batched(pred), _batched(target), data_range=data_range, size_average=False)
+    return score.reshape(pred.shape[:-3])
+
+
+def ms_ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Multi-scale SSIM per image (5 scales, the published weights).
+
+    Args:
+        pred: ``(*, 3, H, W)`` display values in ``[0, data_range]``; both
+            sides > 160 px (four 2x downsamplings of an 11-px window).
+        target: same shape and range.
+        data_range: the value range's width, > 0.
+
+    Returns:
+        ``(*,)`` MS-SSIM in [0, 1].
+
+    Raises:
+        ShapeError: shapes differ, or a side <= 160 px.
+        RangeError, DTypeError: see :func:`psnr`.
+
+    Example:
+        >>> x = torch.rand(1, 3, 161, 161)
+        >>> ms_ssim(x, x).shape
+        torch.Size([1])
+
+    References:
+        Wang, Simoncelli, Bovik, "Multi-scale structural similarity for image
+        quality assessment", Asilomar 2003. Computed with pytorch-msssim.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_display_pair(pred, target, data_range)
+    _check_min_side(pred, _MS_SSIM_MIN_SIDE, "MS-SSIM (5 scales)", "Use ssim() instead, or a larger crop.")
+    score = pytorch_msssim.ms_ssim(_batched(pred), _batched(target), data_range=data_range, size_average=False)
+    return score.reshape(pred.shape[:-3])
+
+
+def mu_psnr(
+    pred_hdr: torch.Tensor,
+    target_hdr: torch.Tensor,
+    mu: float = 5000.0,
+    normalize: str | None = "percentile",
+    percentile: float = 99.0,
+) -> torch.Tensor:
+    """PSNR after mu-law compression, the HDR score of Kalantari & Ramamoorthi 2017.
+
+    Both images are divided by the *target's* scale (:func:`hdr_scale
+    <hdrlab.imaging.tonemap.hdr_scale>`) and clipped to [0, 1]
+    (:func:`~hdrlab.imaging.tonemap.normalize_hdr`), so a prediction with the
+    wrong brightness is penalised; then both go through
+    :func:`~hdrlab.imaging.tonemap.mu_law` and :func:`psnr`. With
+    ``normalize=None`` the inputs must already lie in [0, 1] (the paper's
+    convention for its dataset).
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        target_hdr: same shape.
+        mu: mu-law strength, > 0 (5000 in the paper).
+        normalize: ``"percentile"``, ``"max"``, ``"mean"`` or None.
+        percentile: in (0, 100], for ``"percentile"``.
+
+    Returns:
+        ``(*,)`` mu-PSNR in dB (``+inf`` for identical images).
+
+    Raises:
+        ShapeError, DTypeError: see :func:`psnr`.
+        RangeError: negative/NaN radiance; values outside [0, 1] with
+            ``normalize=None``; an all-black target.
+        ChoiceError: unknown ``normalize``.
+
+    Example:
+        >>> target = torch.rand(3, 8, 8) * 10
+        >>> bool(mu_psnr(target * 1.1, target) < mu_psnr(target * 1.01, target))
+        True
+
+    References:
+        Kalantari & Ramamoorthi, "Deep high dynamic range imaging of dynamic
+        scenes", SIGGRAPH 2017.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    if normalize is not None:
+        pred_hdr = normalize_hdr(pred_hdr, normalize, percentile, reference=target_hdr)
+        target_hdr = normalize_hdr(target_hdr, normalize, percentile)
+    return psnr(mu_law(pred_hdr, mu), mu_law(target_hdr, mu))
+
+
+def tonemapped_psnr(
+    pred_hdr: torch.Tensor, target_hdr: torch.Tensor, tonemap: str = "reinhard", **tonemap_kwargs: object
+) -> torch.Tensor:
+    """PSNR between the two images, each tone mapped with the named operator.
+
+    Each image is tone mapped on its own (Reinhard's operators adapt to each
+    image's log-average, mu-law and gamma normalise by each image's own
+    percentile), so this scores what a viewer would see and is insensitive to
+    a global brightness error; use :func:`mu_psnr` to penalise one.
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        target_hdr: same shape.
+        tonemap: a name in :data:`hdrlab.imaging.tonemap.TONEMAPS`.
+        **tonemap_kwargs: passed to the tone map.
+
+    Returns:
+        ``(*,)`` PSNR in dB of the display images.
+
+    Raises:
+        ChoiceError: unknown ``tonemap``.
+        ShapeError, RangeError, DTypeError: see :func:`psnr`.
+
+    Example:
+        >>> target = torch.rand(3, 8, 8) * 10
+        >>> bool(tonemapped_psnr(target * 4, target) > 100)  # Reinhard adapts to brightness
+        True
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    return psnr(apply_tonemap(tonemap, pred_hdr, **tonemap_kwargs), apply_tonemap(tonemap, target_hdr, **tonemap_kwargs))
+
+
+def tonemapped_ssim(
+    pred_hdr: torch.Tensor, target_hdr: torch.Tensor, tonemap: str = "reinhard", **tonemap_kwargs: object
+) -> torch.Tensor:
+    """SSIM between the two images, each tone mapped with the named operator (see :func:`tonemapped_psnr`).
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``, H, W >= 11.
+        target_hdr: same shape.
+        tonemap: a name in :data:`hdrlab.imaging.tonemap.TONEMAPS`.
+        **tonemap_kwargs: passed to the tone map.
+
+    Returns:
+        ``(*,)`` SSIM of the display images.
+
+    Raises:
+        ChoiceError, ShapeError, RangeError, DTypeError: see :func:`tonemapped_psnr`, :func:`ssim`.
+
+    Example:
+        >>> target = torch.rand(3, 16, 16) * 10
+        >>> round(float(tonemapped_ssim(target, target, "mu_law")), 4)
+        1.0
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    return ssim(apply_tonemap(tonemap, pred_hdr, **tonemap_kwargs), apply_tonemap(tonemap, target_hdr, **tonemap_kwargs))
+
+
+def _valid_pixels(pred_lum: torch.Tensor, target_lum: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    valid = (pred_lum > 0) & (target_lum > 0)
+    if mask is None:
+        return valid
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = f"dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise DTypeError(describe("a bool mask tensor", got, "Build it with a comparison, e.g. weights > 0.5."))
+    try:
+        return valid & mask.expand_as(valid)
+    except RuntimeError as err:
+        raise ShapeError(describe(f"a mask broadcastable to {tuple(valid.shape)} (*, 1, H, W)",
+                                  f"shape {tuple(mask.shape)}", "Give one value per pixel.")) from err
+
+
+def log_error_stops(
+    pred_hdr: torch.Tensor,
+    target_hdr: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    reduction: str = "median",
+    align_scale: bool = False,
+) -> torch.Tensor:
+    """Luminance error in stops, ``|log2 L_pred - log2 L_target|``, reduced per image.
+
+    Only pixels whose luminance is positive in both images (and, if given,
+    inside ``mask``) count. ``align_scale=True`` first subtracts each image's
+    median log2 ratio: a Debevec merge (radiance up to the unknown scale of its
+    response curve) and a single-image HDR network (no absolute exposure at
+    all) only recover radiance up to a global factor, so without alignment a
+    perfect reconstruction at the wrong scale would score ``|log2 factor|``.
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        target_hdr: same shape.
+        mask: optional bool tensor broadcastable to ``(*, 1, H, W)``; True = count.
+        reduction: ``"median"`` (robust) or ``"mean"``.
+        align_scale: remove the global offset (median log2 ratio) first.
+
+    Returns:
+        ``(*,)`` error in stops (1 stop = a factor of 2).
+
+    Raises:
+        ChoiceError: unknown ``reduction``.
+        DTypeError: ``mask`` not bool.
+        ShapeError: shapes differ, or ``mask`` does not broadcast.
+        RangeError: negative/NaN radiance, or an image with no valid pixel.
+
+    Example:
+        >>> target = torch.rand(3, 8, 8) + 0.1
+        >>> float(log_error_stops(2 * target, target)), float(log_error_stops(2 * target, target, align_scale=True))
+        (1.0, 0.0)
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    if reduction not in ("median", "mean"):
+        raise ChoiceError(describe("reduction 'median' or 'mean'", repr(reduction), "Use 'median' (robust)."))
+    pred_lum, target_lum = luminance(pred_hdr), luminance(target_hdr)
+    valid = _valid_pixels(pred_lum, target_lum, mask).flatten(-3)
+    if not valid.any(dim=-1).all():
+        raise RangeError(describe("at least one pixel per image with positive luminance in both images (in mask)",
+                                  "an image without one", "Check the mask and that the images are not black."))
+    ratio = torch.log2(pred_lum.clamp_min(1e-30)) - torch.log2(target_lum.clamp_min(1e-30))
+    ratio = torch.where(valid, ratio.flatten(-3), torch.full_like(valid, math.nan, dtype=ratio.dtype))
+    if align_scale:
+        ratio = ratio - _nanquantile(ratio, 0.5).unsqueeze(-1)
+    error = ratio.abs()
+    return _nanquantile(error, 0.5) if reduction == "median" else error.nanmean(dim=-1)
+
+
+def _checkpoint_path(net: str) -> str:
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(LPIPS_BACKBONES[net][0].url))
+
+
+def _backbone_state(net: str, required: bool) -> dict[str, torch.Tensor] | None:
+    """The ImageNet backbone weights from the torch hub cache or a download; None (or raise) when unavailable."""
+    url = LPIPS_BACKBONES[net][0].url
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad checksum a RuntimeError
+        message = describe(
+            f"the ImageNet {net} backbone weights at {_checkpoint_path(net)}",
+            f"neither a readable cached file nor a download of {url} ({err})",
+            f"On a machine with internet, download that URL and copy the file to {_checkpoint_path(net)} "
+            "(torch.hub.get_dir() follows $TORCH_HOME), or use pretrained=False for random features.",
+        )
+        if required:
+            raise MissingWeightsError(message) from err
+        print(f"LPIPS({net!r}): RANDOM backbone features, scores are not comparable to published LPIPS. {message}")
+        return None
+
+
+def _load_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], net: str) -> None:
+    """Copy torchvision ``features.<i>.*`` weights into lpips's ``slice<k>.<i>.*`` layers."""
+    names = {key.split(".", 1)[1]: key for key in backbone.state_dict()}
+    try:
+        backbone.load_state_dict({key: state[f"features.{suffix}"] for suffix, key in names.items()})
+    except (KeyError, RuntimeError) as err:
+        raise MissingWeightsError(
+            describe(f"torchvision's {net} ImageNet weights in {_checkpoint_path(net)}", f"a file that does not match "
+                     f"({err})", "Delete the file so that it is downloaded again.")
+        ) from err
+
+
+class LPIPS(nn.Module):
+    """Learned perceptual image patch similarity between display images, one score per image.
+
+    Wraps ``lpips.LPIPS`` (its calibrated linear heads ship with the package)
+    and loads the ImageNet backbone itself, so the offline case is explicit
+    (DESIGN §5): ``pretrained=True`` uses the backbone from the torch hub cache
+    (``torch.hub.get_dir()/checkpoints``) or downloads it, and raises
+    :class:`~hdrlab.errors.MissingWeightsError` naming the file, its place and
+    the manual route when neither works; ``pretrained=False`` keeps a random
+    backbone (scores are *not* comparable to published LPIPS); ``"auto"``
+    behaves like True but falls back to random features, printing a line that
+    says so. :attr:`pretrained_backbone` records which happened. The network
+    is frozen and stays in eval mode (its dropout off) even inside a model put
+    in training mode; gradients still flow to the inputs, so it works as a loss.
+
+    Args:
+        net: ``"alex"`` (the paper's default metric) or ``"vgg"`` (common as a loss).
+        pretrained: True, False or ``"auto"``.
+
+    Attributes:
+        net: the backbone name.
+        pretrained_backbone: whether the ImageNet backbone weights are loaded.
+
+    Raises:
+        ChoiceError: unknown ``net`` or ``pretrained``.
+        MissingWeightsError: ``pretrained=True`` and the weights are neither
+            cached nor downloadable, or the cached file does not match.
+
+    Example:
+        >>> metric = LPIPS("alex", pretrained=False)
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> metric(x, x).tolist()
+        [0.0, 0.0]
+
+    References:
+        Zhang, Isola, Efros, Shechtman, Wang, "The unreasonable effectiveness
+        of deep features as a perceptual metric", CVPR 2018.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+
+    def __init__(self, net: str = "alex", pretrained: bool | str = "auto") -> None:
+        super().__init__()
+        if net not in LPIPS_BACKBONES:
+            raise ChoiceError(describe(f"net in {sorted(LPIPS_BACKBONES)}", repr(net), "Use 'alex' for the metric."))
+        if pretrained not in (True, False, "auto"):
+            raise ChoiceError(describe("pretrained True, False or 'auto'", repr(pretrained), "Use 'auto'."))
+        with warnings.catch_warnings():  # lpips 0.1.4 calls torchvision with the deprecated pretrained= argument
+            warnings.filterwarnings("ignore", message=".*deprecated since 0.13", category=UserWarning)
+            self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+        state = None if pretrained is False else _backbone_state(net, required=pretrained is True)
+        if state is not None:
+            _load_backbone(self.model.net, state, net)
+        self.net = net
+        self.pretrained_backbone = state is not None
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> LPIPS:
+        """Record ``mode`` but keep the wrapped network in eval mode: LPIPS is a fixed metric."""
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance per image.
+
+        Args:
+            pred: ``(*, 3, H, W)`` display images in [0, 1] (mapped to [-1, 1]
+                inside); both sides >= 31 px for ``"alex"``, 16 for ``"vgg"``.
+            target: same shape.
+
+        Returns:
+            ``(*,)`` distances >= 0 (0 for identical images).
+
+        Raises:
+            ShapeError: shapes differ or are too small.
+            RangeError: values outside [0, 1] or NaN.
+        """
+        _check_display_pair(pred, target, 1.0)
+        _check_min_side(pred, LPIPS_BACKBONES[self.net][1], f"LPIPS({self.net!r})",
+                        "Use a larger crop or upsample the images.")
+        distance = self.model(_batched(pred), _batched(target), normalize=True)
+        return distance.reshape(pred.shape[:-3])
