@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -57,14 +58,8 @@ def check_tensor(x: object, name: str = "input") -> None:
         )
 
 
-def check_image(x: object, name: str = "image") -> None:
-    """Check a float tensor of shape ``(*, 3, H, W)`` with H, W >= 1 and no NaN/inf.
-
-    Raises:
-        DTypeError: not a floating tensor.
-        ShapeError: fewer than 3 dims or channel dim != 3.
-        RangeError: NaN or inf values.
-    """
+def _check_layout(x: object, name: str) -> None:
+    """Floating tensor of shape ``(*, 3, H, W)`` with H, W >= 1."""
     check_tensor(x, name)
     assert isinstance(x, torch.Tensor)
     if x.dim() < 3 or x.shape[-3] != 3 or x.shape[-1] < 1 or x.shape[-2] < 1:
@@ -76,7 +71,14 @@ def check_image(x: object, name: str = "image") -> None:
                 "x.expand(3, H, W).",
             )
         )
-    if not torch.isfinite(x).all():
+
+
+def _finite_extrema(x: torch.Tensor, name: str) -> tuple[float, float]:
+    """``(min, max)`` of ``x`` in one pass; NaN and inf propagate into them, so they are caught too."""
+    if x.numel() == 0:
+        return 0.0, 0.0
+    low, high = (float(v) for v in torch.aminmax(x.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
         bad = int((~torch.isfinite(x)).sum())
         raise RangeError(
             describe(
@@ -86,10 +88,19 @@ def check_image(x: object, name: str = "image") -> None:
                 "upstream); hdrlab never replaces them silently.",
             )
         )
+    return low, high
 
 
-def _value_range(x: torch.Tensor) -> str:
-    return f"values in [{float(x.min()):.4g}, {float(x.max()):.4g}]"
+def check_image(x: object, name: str = "image") -> None:
+    """Check a float tensor of shape ``(*, 3, H, W)`` with H, W >= 1 and no NaN/inf.
+
+    Raises:
+        DTypeError: not a floating tensor.
+        ShapeError: fewer than 3 dims or channel dim != 3.
+        RangeError: NaN or inf values.
+    """
+    _check_layout(x, name)
+    _finite_extrema(x, name)  # type: ignore[arg-type]
 
 
 def check_ldr(x: object, name: str = "LDR image") -> None:
@@ -99,13 +110,13 @@ def check_ldr(x: object, name: str = "LDR image") -> None:
         DTypeError, ShapeError: see :func:`check_image`.
         RangeError: NaN/inf, or values outside [0, 1].
     """
-    check_image(x, name)
-    assert isinstance(x, torch.Tensor)
-    if x.numel() and (x.min() < 0 or x.max() > 1):
+    _check_layout(x, name)
+    low, high = _finite_extrema(x, name)  # type: ignore[arg-type]
+    if low < 0 or high > 1:
         raise RangeError(
             describe(
                 f"{name} values in [0, 1]",
-                _value_range(x),
+                f"values in [{low:.4g}, {high:.4g}]",
                 "Scale 8-bit data by 1/255 (or 16-bit by 1/65535), or tone map "
                 "HDR data before treating it as LDR.",
             )
@@ -119,13 +130,14 @@ def check_radiance(x: object, name: str = "radiance") -> None:
         DTypeError, ShapeError: see :func:`check_image`.
         RangeError: NaN/inf or negative values.
     """
-    check_image(x, name)
-    assert isinstance(x, torch.Tensor)
-    if x.numel() and x.min() < 0:
+    _check_layout(x, name)
+    low, _ = _finite_extrema(x, name)  # type: ignore[arg-type]
+    if low < 0:
+        assert isinstance(x, torch.Tensor)
         raise RangeError(
             describe(
                 f"{name} >= 0 (linear, scene-referred)",
-                f"{int((x < 0).sum())} negative values (min {float(x.min()):.4g})",
+                f"{int((x < 0).sum())} negative values (min {low:.4g})",
                 "Negative radiance is not physical; for lossy EXR sources load "
                 "them with hdrlab.data.scenes.load_scene, which clamps the known "
                 "defects explicitly.",

@@ -72,6 +72,13 @@ def _luma(image: torch.Tensor) -> torch.Tensor:
     return (image * weights).sum(dim=-3, keepdim=True)
 
 
+# Where sRGB's linear segment meets its power segment. The IEC's rounded 0.0031308 /
+# 0.04045 leave the two segments overlapping by ~3e-8, so encode and decode would
+# not be exact inverses there; these continuous-knee values differ by < 2e-6.
+_SRGB_KNEE_LINEAR = 0.00313066844250063
+_SRGB_KNEE_ENCODED = 12.92 * _SRGB_KNEE_LINEAR
+
+
 def srgb_encode(linear: torch.Tensor) -> torch.Tensor:
     """sRGB opto-electronic transfer function (IEC 61966-2-1), [0, 1] -> [0, 1].
 
@@ -90,7 +97,8 @@ def srgb_encode(linear: torch.Tensor) -> torch.Tensor:
     """
     check_ldr(linear, "linear display values")
     # 1.055 x^(1/2.4) - 0.055, written so that x = 1 maps to exactly 1 in float32
-    return torch.where(linear <= 0.0031308, 12.92 * linear, 1 + 1.055 * (linear.clamp_min(0.0031308) ** (1 / 2.4) - 1))
+    power = 1 + 1.055 * (linear.clamp_min(_SRGB_KNEE_LINEAR) ** (1 / 2.4) - 1)
+    return torch.where(linear <= _SRGB_KNEE_LINEAR, 12.92 * linear, power)
 
 
 def srgb_decode(encoded: torch.Tensor) -> torch.Tensor:
@@ -102,7 +110,8 @@ def srgb_decode(encoded: torch.Tensor) -> torch.Tensor:
         True
     """
     check_ldr(encoded, "sRGB-encoded values")
-    return torch.where(encoded <= 0.04045, encoded / 12.92, ((encoded.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+    power = ((encoded.clamp_min(_SRGB_KNEE_ENCODED) + 0.055) / 1.055) ** 2.4
+    return torch.where(encoded <= _SRGB_KNEE_ENCODED, encoded / 12.92, power)
 
 
 def gamma_encode(linear: torch.Tensor, gamma: float = 2.2) -> torch.Tensor:

@@ -1,0 +1,440 @@
+"""Radiance merge (Debevec & Malik) and exposure fusion (Mertens et al.) of exposure stacks.
+
+Two ways to turn an exposure bracket into one image:
+
+* :func:`merge_debevec` recovers *scene radiance*: every pixel value ``z`` of
+  frame ``j`` votes ``ln E = g(z) - ln t_j`` through the inverse response ``g``,
+  and the votes are averaged with a weight that distrusts clipped and dark
+  codes. The result is linear, scene-referred and unbounded (an HDR image).
+* :func:`mertens_fusion` skips radiance: it blends the LDR frames directly with
+  per-pixel weights (contrast, saturation, well-exposedness) in a Laplacian
+  pyramid. The result is a display-referred LDR image in [0, 1].
+
+Conventions (DESIGN §2): a stack is LDR float in [0, 1], ``(N, 3, H, W)`` or
+``(B, N, 3, H, W)``; times ``(N,)`` or ``(B, N)`` seconds, strictly ascending.
+The inverse response ``g`` is ``(3, 2**bits)``: ``g[c, z] = ln(E t)`` of code
+``z`` in channel ``c`` (natural log), usually anchored ``g[c, 2**(bits-1)] = 0``.
+Codes are ``z = floor(x * (2**bits - 1) + 0.5)`` with ``bits = log2(g.shape[-1])``
+(round half up; exact for quantised stacks).
+
+Example:
+    >>> import torch
+    >>> from hdrlab.imaging.camera import simulate_brackets
+    >>> radiance = torch.logspace(-1, 1, 64).view(1, 8, 8).expand(3, 8, 8)  # 0.1 to 10
+    >>> stack, times = simulate_brackets(radiance, [-2.0, 0.0, 2.0], "linear", unit="ev", t_ref=0.25)
+    >>> codes = torch.arange(256.0).clamp_min(0.5) / 255  # linear camera: E t = z / 255 (code 0: half a code)
+    >>> g = (codes / codes[128]).log().expand(3, 256)  # anchored: g(128) = 0
+    >>> hdr = merge_debevec(stack, times, g) * codes[128]  # undo the anchor's scale
+    >>> round(float((hdr / radiance).log2().abs().max()), 2)  # worst error in stops (8-bit quantisation)
+    0.03
+    >>> mertens_fusion(stack).shape
+    torch.Size([3, 8, 8])
+
+References:
+    Debevec & Malik, "Recovering high dynamic range radiance maps from
+    photographs", SIGGRAPH 1997. Mertens, Kautz & Van Reeth, "Exposure fusion",
+    Pacific Graphics 2007. Burt & Adelson, "The Laplacian pyramid as a compact
+    image code", IEEE Trans. Communications 1983.
+
+Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
+from hdrlab.imaging.crf import BIT_DEPTHS
+from hdrlab.imaging.tonemap import luminance
+from hdrlab.imaging.weights import exposure_weight, weight_lut
+from hdrlab.validate import check_exposure_times, check_tensor
+
+__all__ = ["merge_debevec", "mertens_fusion"]
+
+_BLOCK_CODES = 1 << 19  # codes per block on CPU: ~8 MB of temporaries (no page-fault storms), few parallel regions
+_LOG_FLOAT32_MAX = math.log(torch.finfo(torch.float32).max)  # ~88.7: exp() of more is inf
+_FUSION_EPS = 1e-12  # added to every fusion weight, as OpenCV does: flat, grey, clipped pixels get equal weights
+_BINOMIAL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # Burt & Adelson's 5-tap generating kernel (a = 0.375)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _check_stack(stack: object) -> int:
+    """Validate an LDR stack ``(N, 3, H, W)``/``(B, N, 3, H, W)``, N >= 2; return N.
+
+    One ``aminmax`` pass checks range and NaN together (NaN propagates into the
+    minimum); check_stack's separate isfinite/min/max passes cost ~100 ms on a
+    2048 x 1024 x 5 stack on 2 cores, more than the merge itself.
+    """
+    check_tensor(stack, "exposure stack")
+    assert isinstance(stack, torch.Tensor)
+    if stack.dim() not in (4, 5) or stack.shape[-3] != 3 or min(stack.shape) < 1:
+        raise ShapeError(
+            describe("an exposure stack of shape (N, 3, H, W) or (B, N, 3, H, W)", f"shape {tuple(stack.shape)}",
+                     "Stack the frames along a new dim: torch.stack(frames), channels first.")
+        )
+    if stack.shape[-4] < 2:
+        raise ShapeError(
+            describe("a stack of N >= 2 exposures", f"N = {stack.shape[-4]} (shape {tuple(stack.shape)})",
+                     "One frame needs no merge: linearise it with hdrlab.imaging.camera.linearize(ldr, crf) / t.")
+        )
+    low, high = torch.aminmax(stack)
+    if not (low >= 0 and high <= 1):  # False for NaN
+        raise RangeError(
+            describe("LDR stack values in [0, 1] without NaN", f"values in [{float(low):.4g}, {float(high):.4g}]",
+                     "Scale 8-bit frames by 1/255 (16-bit by 1/65535); hdrlab never replaces NaN silently.")
+        )
+    return stack.shape[-4]
+
+
+def _check_times(times: object, stack: torch.Tensor) -> None:
+    """Validate times ``(N,)`` (shared) or ``(B, N)`` (one row per stack of a 5-D batch)."""
+    check_exposure_times(times, n=stack.shape[-4])
+    assert isinstance(times, torch.Tensor)
+    if times.dim() == 2 and (stack.dim() == 4 or times.shape[0] != stack.shape[0]):
+        raise ShapeError(
+            describe(f"times of shape ({stack.shape[-4]},) or (B, {stack.shape[-4]}) with B = the stack's batch",
+                     f"times {tuple(times.shape)} for a stack {tuple(stack.shape)}",
+                     "Give one shared (N,) vector, or one row of times per stack of a (B, N, 3, H, W) batch.")
+        )
+
+
+def _check_response(g: object, log_t: torch.Tensor) -> None:
+    """Validate ``g`` of shape ``(3, 2**bits)``: finite, and ``exp(g - ln t)`` finite in float32."""
+    check_tensor(g, "inverse response g")
+    assert isinstance(g, torch.Tensor)
+    if g.shape not in [(3, 2**bits) for bits in BIT_DEPTHS]:
+        raise ShapeError(
+            describe(f"g of shape (3, 2**bits) with bits in {BIT_DEPTHS}", f"shape {tuple(g.shape)}",
+                     "Use one row of ln(E t) per colour channel and one column per code value.")
+        )
+    if not torch.isfinite(g).all():
+        raise RangeError(
+            describe("finite g (ln of a positive exposure at every code)", f"{int((~g.isfinite()).sum())} NaN/inf",
+                     "ln(0) = -inf at code 0: give code 0 a finite value, e.g. g[:, 0] = g[:, 1] "
+                     "(zero-weight codes only enter the rule for pixels clipped in every frame).")
+        )
+    if float(g.max()) - float(log_t.min()) > _LOG_FLOAT32_MAX:
+        raise RangeError(
+            describe(f"max(g) - ln(min(times)) <= {_LOG_FLOAT32_MAX:.1f} (radiance fits float32)",
+                     f"{float(g.max()):.4g} - ln({float(log_t.exp().min()):.4g})",
+                     "Give times in seconds and anchor g (g[:, 2**(bits-1)] = 0).")
+        )
+
+
+def _check_exponent(value: object, name: str) -> float:
+    """A finite exponent >= 0 (0 switches a fusion measure off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(describe(f"{name} as a number", type(value).__name__, f"Pass e.g. {name}=1.0."))
+    if not 0 <= value < math.inf:
+        raise RangeError(
+            describe(f"{name} >= 0 and finite", repr(value), "Use 0 to switch the measure off, 1 for the paper.")
+        )
+    return float(value)
+
+
+def _check_levels(levels: object, height: int, width: int) -> int:
+    """Pyramid levels: None -> down to ~1 pixel (``floor(log2(min(H, W))) + 1``), else 1..that."""
+    deepest = int(math.log2(min(height, width))) + 1
+    if levels is None:
+        return deepest
+    if isinstance(levels, bool) or not isinstance(levels, int):
+        raise DTypeError(describe("levels as an int or None", type(levels).__name__, "Pass e.g. levels=5, or None."))
+    if not 1 <= levels <= deepest:
+        raise RangeError(
+            describe(f"1 <= levels <= {deepest} for {height} x {width} images", repr(levels), "Use levels=None (all).")
+        )
+    return levels
+
+
+# --- Debevec & Malik merge -----------------------------------------------------------------------
+
+
+def _codes(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer codes ``floor(x * (levels - 1) + 0.5)`` as int32 (cheaper than int64; index_select takes both)."""
+    return torch.add(x.new_tensor(0.5), x, alpha=levels - 1).int()
+
+
+def _vote_table(g: torch.Tensor, w_lut: torch.Tensor, log_t: torch.Tensor) -> torch.Tensor:
+    """The pair (vote ``w(z) (g_c(z) - ln t_j)``, weight ``w(z)``) per frame, channel and code, ``(N * 3 * levels,)``.
+
+    Each float32 pair is stored as one 8-byte element (its bits viewed as int64,
+    which no arithmetic touches), so one index_select gathers both for every
+    frame and channel of a block at once.
+    """
+    votes = w_lut * (g - log_t.view(-1, 1, 1))
+    return torch.stack([votes, w_lut.expand_as(votes)], dim=-1).view(torch.int64).flatten()
+
+
+def _clipped_log_radiance(
+    z: torch.Tensor, g_top: torch.Tensor, g_low: torch.Tensor, log_t: torch.Tensor
+) -> torch.Tensor:
+    """``ln E`` of elements whose codes ``z`` ``(N, K)`` are all 0 or the top code (the rule of merge_debevec).
+
+    ``g_top``, ``g_low``: ``(K,)`` g of the top code and of code 1 in each element's channel.
+    """
+    saturated = z > 0  # each code is 0 or the top code
+    lower = torch.where(saturated, g_top - log_t[:, None], -math.inf).amax(0)  # shortest saturated frame
+    upper = torch.where(saturated, math.inf, g_low - log_t[:, None]).amin(0)  # longest black frame
+    return torch.where(saturated.all(0), lower, torch.where(saturated.any(0), (lower + upper) / 2, upper))
+
+
+def _merge_block(x: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, out: torch.Tensor) -> None:
+    """Write E of one block into ``out`` ``(3, m)``; ``x`` ``(N, 3, m)`` LDR values."""
+    n, levels = x.shape[0], g.shape[-1]
+    offsets = torch.arange(n * 3, dtype=torch.int32, device=x.device).view(n, 3, 1) * levels  # each frame's table
+    gathered = table.index_select(0, _codes(x, levels).add_(offsets).flatten())
+    votes, weights = gathered.view(torch.float32).view(n, 3, -1, 2).sum(0).unbind(-1)
+    torch.div(votes, weights, out=out)
+    if not weights.all():
+        channel, pixel = (weights == 0).nonzero().unbind(1)
+        z = _codes(x[:, channel, pixel], levels)
+        out[channel, pixel] = _clipped_log_radiance(z, g[channel, -1], g[channel, 1], log_t)
+    out.exp_()
+
+
+@torch.no_grad()
+def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, weight: str = "hat") -> torch.Tensor:
+    """Merge an exposure stack into radiance with a known inverse response (Debevec & Malik, eq. 6).
+
+    Per pixel and channel, with codes ``z_j`` and weights ``w`` (a
+    :func:`hdrlab.imaging.weights.weight_lut`)::
+
+        ln E = sum_j w(z_j) (g(z_j) - ln t_j) / sum_j w(z_j)
+
+    **Pixels with zero total weight** (``hat``, ``trapezoid`` and ``uniform``
+    weigh only code 0 and the top code zero, so these are the pixels clipped in
+    every frame) get bounds instead of NaN:
+
+    * saturated in every frame: ``g(top) - ln t_min`` (the shortest frame's top
+      code), a lower bound of the true radiance (up to half a code);
+    * black (code 0) in every frame: ``g(1) - ln t_max`` (code 1 of the longest
+      frame), an upper bound;
+    * black in the short frames, saturated in the long ones: the mean (in
+      ``ln E``) of the tightest lower bound (shortest saturated frame) and the
+      tightest upper bound (longest black frame).
+
+    ``gaussian`` weights are never zero, so there clipped codes simply vote with a
+    small weight. The output is always finite and ``>= 0`` (``g`` and times are
+    checked so that ``exp`` cannot overflow float32).
+
+    Differences from ``cv2.createMergeDebevec()``: OpenCV weights each frame with
+    the mean of its three channels' triangle weights ``min(z, 255 - z) + 1``
+    (never zero, so clipped codes still vote) and supports 8-bit input only.
+
+    Speed: int32 codes index one small table whose entries pack the pair (vote,
+    weight) of every frame, channel and code, so a block of pixels needs a single
+    gather and one sum over frames, in float32; blocks of ~2**19 codes keep the
+    temporaries small (no ``(N, 3, H, W)`` float intermediates). Not
+    differentiable: codes are integers and it runs under ``torch.no_grad``; the
+    differentiable merge layer comes later in the course.
+
+    Args:
+        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
+            float32 (or float64), N >= 2, CPU or GPU.
+        times: exposure times in seconds, ``(N,)`` shared or ``(B, N)`` per
+            stack, > 0, strictly ascending.
+        g: ``(3, 2**bits)`` float inverse response ``ln(E t)`` per channel and
+            code, finite everywhere (replace ``-inf`` at code 0), ``bits`` in
+            :data:`hdrlab.imaging.crf.BIT_DEPTHS`.
+        weight: a name in :data:`hdrlab.imaging.weights.WEIGHTS` (``"hat"``:
+            Debevec & Malik's tent).
+
+    Returns:
+        ``(3, H, W)`` or ``(B, 3, H, W)`` float32 radiance ``E``, finite and
+        ``>= 0``, on the stack's device, in the units fixed by ``g``'s anchor.
+
+    Raises:
+        DTypeError: stack, times or g not floating tensors (uint8/uint16 frames:
+            divide by 255 / 65535 first).
+        ShapeError: stack not 4-D/5-D with 3 channels, N < 2, times' batch does
+            not match, g not ``(3, 2**bits)``.
+        ExposureError: times non-positive, non-finite, not strictly ascending,
+            or not one per frame.
+        RangeError: stack values outside [0, 1] or NaN; g non-finite or so large
+            that radiance would overflow float32.
+        ChoiceError: unknown ``weight``.
+
+    Example:
+        >>> g = torch.linspace(-5.0, 0.5, 256).expand(3, 256)  # a toy response, g(255) = 0.5
+        >>> frames = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])  # 2 frames x 3 pixels, all clipped
+        >>> stack = frames.view(2, 1, 1, 3).expand(2, 3, 1, 3)
+        >>> hdr = merge_debevec(stack, torch.tensor([0.01, 1.0]), g)
+        >>> [round(v, 3) for v in hdr[0, 0].tolist()]  # black: e^(g(1) - ln 1); saturated: e^(g(255) - ln 0.01)
+        [0.007, 164.872, 1.065]
+
+    References:
+        Debevec & Malik, "Recovering high dynamic range radiance maps from
+        photographs", SIGGRAPH 1997, eq. 6.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    n = _check_stack(stack)
+    _check_times(times, stack)
+    log_t = times.detach().to(stack.device, torch.float32).log()
+    _check_response(g, log_t)
+    w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device)
+    g = g.detach().to(stack.device, torch.float32)
+    height, width = stack.shape[-2:]
+    planes = stack.reshape(-1, n, 3, height * width)
+    log_t = log_t.reshape(-1, n).expand(planes.shape[0], n)
+    out = torch.empty(planes.shape[0], 3, height * width, device=stack.device)
+    block = max(1, _BLOCK_CODES // (3 * n)) if stack.device.type == "cpu" else height * width
+    for b in range(planes.shape[0]):
+        table = _vote_table(g, w_lut, log_t[b])
+        for start in range(0, height * width, block):
+            window = slice(start, start + block)
+            _merge_block(planes[b, :, :, window], table, g, log_t[b], out[b, :, window])
+    return out.reshape(*stack.shape[:-4], 3, height, width)
+
+
+# --- Mertens exposure fusion ---------------------------------------------------------------------
+
+
+def _pad_reflect(x: torch.Tensor, dim: int, pad: int) -> torch.Tensor:
+    """Pad ``dim`` by ``pad`` on both sides, mirrored without repeating the edge (``cb|abcd|cb``), any size >= 1."""
+    size = x.shape[dim]
+    period = max(2 * (size - 1), 1)
+    index = torch.arange(-pad, size + pad, device=x.device).abs() % period
+    index = torch.where(index >= size, period - index, index)
+    return torch.cat([x.index_select(dim, index[:pad]), x, x.index_select(dim, index[-pad:])], dim)
+
+
+def _window(x: torch.Tensor, dim: int, start: int, length: int, stride: int = 1) -> torch.Tensor:
+    """The view ``x[..., start:start + length:stride, ...]`` along ``dim``."""
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(start, start + length, stride)
+    return x[tuple(index)]
+
+
+def _blur(x: torch.Tensor, stride: int = 1, gain: float = 1.0) -> torch.Tensor:
+    """Separable 5-tap binomial blur of ``(*, h, w)`` with reflect padding; ``stride=2`` keeps even pixels.
+
+    Shifted slices with in-place multiply-adds: several times faster on CPU than
+    conv2d with a 5-tap kernel.
+    """
+    for dim in (-1, -2):
+        size = x.shape[dim]
+        padded = _pad_reflect(x, dim, 2)
+        x = _window(padded, dim, 0, size, stride) * (_BINOMIAL[0] * gain)
+        for tap in range(1, 5):
+            x.add_(_window(padded, dim, tap, size, stride), alpha=_BINOMIAL[tap] * gain)
+    return x
+
+
+def _upsample(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Upsample ``x`` ``(*, ceil(h / 2), ceil(w / 2))`` to ``size = (h, w)``: zero insertion, then blur x 4."""
+    up = x.new_zeros(*x.shape[:-2], *size)
+    up[..., ::2, ::2] = x
+    return _blur(up, gain=2.0)  # 2 per axis: the mean is kept
+
+
+def _gaussian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    pyramid = [x]
+    for _ in range(levels - 1):
+        pyramid.append(_blur(pyramid[-1], stride=2))
+    return pyramid
+
+
+def _laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    gauss = _gaussian_pyramid(x, levels)
+    return [fine - _upsample(coarse, fine.shape[-2:]) for fine, coarse in zip(gauss, gauss[1:])] + [gauss[-1]]
+
+
+def _collapse(pyramid: list[torch.Tensor]) -> torch.Tensor:
+    image = pyramid[-1]
+    for band in reversed(pyramid[:-1]):
+        image = band + _upsample(image, band.shape[-2:])
+    return image
+
+
+def _fusion_weights(frames: torch.Tensor, contrast: float, saturation: float, exposedness: float) -> torch.Tensor:
+    """Mertens' weight ``C^wc S^ws E^we + eps`` of each frame ``(M, 3, H, W)`` -> ``(M, 1, H, W)``."""
+    grey = luminance(frames)
+    padded = _pad_reflect(_pad_reflect(grey, -1, 1), -2, 1)
+    c = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
+         - 4 * grey).abs()  # 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
+    s = (frames - frames.mean(dim=-3, keepdim=True)).square().mean(dim=-3, keepdim=True).sqrt()  # std of R, G, B
+    e = exposure_weight(frames, "gaussian").prod(dim=-3, keepdim=True)
+    return c**contrast * s**saturation * e**exposedness + _FUSION_EPS
+
+
+def mertens_fusion(
+    stack: torch.Tensor,
+    *,
+    contrast: float = 1.0,
+    saturation: float = 1.0,
+    exposedness: float = 1.0,
+    levels: int | None = None,
+) -> torch.Tensor:
+    """Fuse an exposure stack directly into one display image (Mertens, Kautz & Van Reeth).
+
+    Each frame gets a per-pixel weight ``C^contrast * S^saturation *
+    E^exposedness`` (plus 1e-12), normalised over the frames:
+
+    * ``C``: absolute Laplacian (3x3, reflect border) of the Rec. 709 grey,
+      :func:`hdrlab.imaging.tonemap.luminance`;
+    * ``S``: standard deviation of R, G, B;
+    * ``E``: well-exposedness, ``exp(-(x - 0.5)^2 / (2 * 0.2^2))`` per channel,
+      multiplied (:func:`hdrlab.imaging.weights.exposure_weight`, ``"gaussian"``).
+
+    The frames' Laplacian pyramids are blended with the weights' Gaussian
+    pyramids (5-tap binomial kernel, reflect padding, any odd or even size) and
+    collapsed. Blending band-pass images overshoots next to strong edges (halos):
+    on the course's scenes 1-7 % of the fused values leave [0, 1], by up to ~0.6
+    at the strongest edges. As its final display step, and its only clip, the function
+    clips to [0, 1]. No exposure times or response curve are needed; the output
+    is display-referred, not radiance.
+
+    Differences from ``cv2.createMergeMertens(1, 1, 1)`` (OpenCV's default
+    exposure weight is 0, not the paper's 1): mean absolute difference < 0.003
+    on the tests' stacks, ~0.001 on the course's scenes. OpenCV's grey is
+    ``cvtColor(RGB2GRAY)`` applied to BGR frames (0.299 B + 0.587 G + 0.114 R),
+    so its contrast weights differ; where all weights are ~0 (flat or grey
+    areas) the 1e-12 epsilon meets its float rounding noise; it does not clip.
+    With contrast and saturation switched off, the two agree to ~1e-7.
+
+    Args:
+        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
+            N >= 2, any order, CPU or GPU.
+        contrast, saturation, exposedness: exponents >= 0 of the three
+            measures (0 switches one off; the paper uses 1, 1, 1).
+        levels: pyramid levels, 1 (a per-pixel blend, with seams) up to
+            ``floor(log2(min(H, W))) + 1``; None uses all.
+
+    Returns:
+        ``(3, H, W)`` or ``(B, 3, H, W)`` fused image in [0, 1], dtype and device
+        of the stack.
+
+    Raises:
+        DTypeError: stack not a float tensor; an exponent or ``levels`` of the wrong type.
+        ShapeError: stack not 4-D/5-D with 3 channels, or N < 2.
+        RangeError: stack values outside [0, 1] or NaN; negative or infinite
+            exponent; ``levels`` out of range.
+
+    Example:
+        >>> dark, bright = torch.full((3, 16, 16), 0.1), torch.full((3, 16, 16), 0.6)
+        >>> fused = mertens_fusion(torch.stack([dark, bright]), contrast=0.0, saturation=0.0)
+        >>> round(float(fused.mean()), 3)  # nearly all weight on the better exposed frame
+        0.598
+
+    References:
+        Mertens, Kautz & Van Reeth, "Exposure fusion", Pacific Graphics 2007.
+        Burt & Adelson, "The Laplacian pyramid as a compact image code", 1983.
+
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+    """
+    n = _check_stack(stack)
+    exponents = [_check_exponent(v, k) for k, v in (("contrast", contrast), ("saturation", saturation),
+                                                       ("exposedness", exposedness))]
+    depth = _check_levels(levels, *stack.shape[-2:])
+    frames = stack.reshape(-1, 3, *stack.shape[-2:])
+    weights = _fusion_weights(frames, *exponents).unflatten(0, (-1, n))
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    bands = _laplacian_pyramid(frames, depth)
+    weight_bands = _gaussian_pyramid(weights.flatten(0, 1), depth)
+    fused = [(band.unflatten(0, (-1, n)) * w.unflatten(0, (-1, n))).sum(dim=1) for band, w in zip(bands, weight_bands)]
+    return _collapse(fused).clamp(0, 1).reshape(*stack.shape[:-4], 3, *stack.shape[-2:])
