@@ -23,7 +23,10 @@ import torch
 from hdrlab.data import scenes
 from hdrlab.imaging import camera
 
-__all__ = ["check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range"]
+__all__ = [
+    "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
+    "check_hat_weight", "check_debevec_rows", "check_reinhard_global",
+]
 
 
 def _report(ok: bool, what: str, problem: str) -> bool:
@@ -110,4 +113,71 @@ def check_dynamic_range(student: Callable[[torch.Tensor], float]) -> bool:
         want = scenes.dynamic_range_stops(radiance)
         if not abs(float(got) - want) <= 0.1:
             return _report(False, what, f"{name}: got {float(got):.2f} stops, expected {want:.2f}")
+    return _report(True, what, "")
+
+
+def check_hat_weight(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check ``student(x) -> w`` against Debevec & Malik's hat weight on LDR values in [0, 1]."""
+    from hdrlab.imaging.weights import exposure_weight
+
+    what = "hat weight: 0 at both ends, 1 at mid-grey, linear in between (257 values)"
+    x = torch.linspace(0, 1, 257)
+    got, problem = _call(student, x.clone())
+    if problem:
+        return _report(False, what, problem)
+    want = exposure_weight(x, "hat")
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        return _report(False, what, f"expected a tensor of shape {tuple(want.shape)}")
+    worst = int((got - want).abs().argmax())
+    if not torch.allclose(got.float(), want, atol=1e-5):
+        return _report(False, what, f"at x={float(x[worst]):.3f} got {float(got[worst]):.4f}, expected {float(want[worst]):.4f}")
+    return _report(True, what, "")
+
+
+def check_debevec_rows(student: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> bool:
+    """Check one pixel's data-fitting row block of the Debevec-Malik system against ``crf.debevec_system``.
+
+    The student's function is called as ``student(codes, log_times, pixel, pixels, weights)``
+    with ``codes`` the ``(N,)`` code values of one pixel, ``pixel`` its index among
+    ``pixels`` samples and ``weights`` the ``(L,)`` weight per code; it returns
+    ``(A_rows, b_rows)`` of shapes ``(N, L + pixels)`` and ``(N,)``.
+    """
+    from hdrlab.imaging.crf import debevec_system
+    from hdrlab.imaging.weights import weight_lut
+
+    what = "Debevec-Malik data rows: w(z) * (g(z) - ln E_i) = w(z) * ln t_j for one pixel"
+    generator = torch.Generator().manual_seed(7)
+    codes = torch.randint(1, 255, (4, 3), generator=generator)
+    log_times = torch.log(torch.tensor([0.01, 0.04, 0.16], dtype=torch.float64))
+    weights = weight_lut("hat", 8).double()
+    matrix, rhs = debevec_system(codes, log_times, 10.0, weights)
+    for pixel in range(codes.shape[0]):
+        got, problem = _call(student, codes[pixel].clone(), log_times.clone(), pixel, codes.shape[0], weights.clone())
+        if problem:
+            return _report(False, what, problem)
+        rows = slice(pixel * 3, pixel * 3 + 3)
+        a_rows, b_rows = got if isinstance(got, tuple) and len(got) == 2 else (None, None)
+        if not isinstance(a_rows, torch.Tensor) or a_rows.shape != matrix[rows].shape:
+            return _report(False, what, f"expected (A_rows, b_rows) with A_rows of shape {tuple(matrix[rows].shape)}")
+        if not (torch.allclose(a_rows.double(), matrix[rows]) and torch.allclose(b_rows.double(), rhs[rows])):
+            return _report(False, what, f"pixel {pixel}: rows differ; column z holds +w(z), column L + i holds -w(z)")
+    return _report(True, what, "")
+
+
+def check_reinhard_global(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Check ``student(radiance, key) -> display`` against ``tonemap.reinhard_global`` (no white point)."""
+    from hdrlab.imaging.tonemap import reinhard_global
+
+    what = "Reinhard global: L_d = L_s / (1 + L_s), L_s = key * L / L_avg, colour by ratio (3 maps, 2 keys)"
+    for radiance in _fixed_radiance():
+        for key in (0.18, 0.45):
+            got, problem = _call(student, radiance.clone(), key)
+            if problem:
+                return _report(False, what, problem)
+            want = reinhard_global(radiance, key=key)
+            if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+                return _report(False, what, f"expected a tensor of shape {tuple(want.shape)}")
+            if not torch.allclose(got, want, atol=1e-4):
+                error = float((got - want).abs().max())
+                return _report(False, what, f"key={key}: max difference {error:.4f}; L_avg is the log-average (geometric mean)")
     return _report(True, what, "")

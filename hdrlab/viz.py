@@ -24,6 +24,7 @@ from hdrlab.validate import check_ldr, check_radiance
 __all__ = [
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
+    "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
 ]
 
 
@@ -153,3 +154,70 @@ def exposure_view(radiance: torch.Tensor, ev: float, crf: str, bits: int, t_ref:
     right.set_title(f"clipped: {100 * float(over):.1f}% white, {100 * float(under):.1f}% black", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def response_recovery(estimates: Mapping[str, torch.Tensor], truth: torch.Tensor, channel: int = 1) -> Figure:
+    """Recovered inverse responses ``g`` (``(3, L)``, ln exposure per code) against the true one.
+
+    Each estimate is shifted by its mean offset to the truth over the well-exposed
+    codes (the absolute scale of ``g`` is unknowable), then plotted in stops.
+
+    Args:
+        estimates: label -> ``(3, L)`` inverse response.
+        truth: ``(3, L)`` true inverse response.
+        channel: which colour channel to plot (0 R, 1 G, 2 B).
+    """
+    levels = truth.shape[-1]
+    codes = np.arange(levels)
+    well = slice(int(0.05 * (levels - 1)), int(0.95 * (levels - 1)) + 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    true_stops = truth[channel].double().numpy() / np.log(2)
+    ax.plot(codes[1:], true_stops[1:], color="black", linewidth=3, alpha=0.35, label="true")
+    for label, g in estimates.items():
+        stops = g[channel].double().numpy() / np.log(2)
+        stops = stops - (stops[well] - true_stops[well]).mean()
+        ax.plot(codes, stops, linewidth=1.2, label=label)
+    ax.set_xlabel("code value z")
+    ax.set_ylabel("g(z) = log2 exposure (stops)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def false_colour_log_luminance(radiance: torch.Tensor, title: str = "") -> Figure:
+    """The radiance map as false-colour log2 luminance with a colour bar in stops."""
+    check_radiance(radiance)
+    lum = luminance(radiance)[0]
+    stops = torch.log2(lum.clamp_min(float(lum[lum > 0].min()) if (lum > 0).any() else 1e-12))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    shown = ax.imshow(stops.numpy(), cmap="turbo")
+    fig.colorbar(shown, ax=ax, label="log2 luminance (stops)")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def recovery_view(stack: torch.Tensor, times: torch.Tensor, truth: torch.Tensor, smoothness: float,
+                  samples: int, weight: str) -> Figure:
+    """Recover ``g`` with the given settings and plot it against the truth (the explorer's callback)."""
+    from hdrlab.imaging.crf import recover_debevec, response_error_stops
+
+    g = recover_debevec(stack, times, samples=samples, smoothness=smoothness, weight=weight,
+                        generator=torch.Generator().manual_seed(0))
+    label = f"lambda={smoothness:g}, {samples} samples, {weight}: {response_error_stops(g, truth):.3f} stops RMS"
+    return response_recovery({label: g}, truth)
+
+
+def tonemap_view(radiance: torch.Tensor, key: float, white: float, phi: float, mu: float) -> Figure:
+    """Reinhard global, Reinhard local, mu-law and log display side by side (the explorer's callback)."""
+    from hdrlab.imaging.tonemap import log_display, mu_law, normalize_hdr, reinhard_local
+
+    normalised = normalize_hdr(radiance)
+    shown = {
+        f"Reinhard global (key {key:g}, white {white:g})": srgb_encode(reinhard_global(radiance, key=key, white=white)),
+        f"Reinhard local (phi {phi:g})": srgb_encode(reinhard_local(radiance, key=key, phi=phi)),
+        f"mu-law (mu {mu:g})": mu_law(normalised, mu=mu),
+        "log display": log_display(radiance),
+    }
+    return image_row(shown, size=3.2)

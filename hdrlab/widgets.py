@@ -8,6 +8,8 @@ Taught in: notebooks/00_getting_started.ipynb
 
 from __future__ import annotations
 
+import math
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
@@ -17,7 +19,7 @@ from hdrlab.imaging.camera import auto_exposure
 from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
 from hdrlab.validate import check_radiance
 
-__all__ = ["exposure_explorer"]
+__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer"]
 
 
 def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> widgets.VBox:
@@ -42,3 +44,42 @@ def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> wid
 
     output = widgets.interactive_output(show, {"ev": ev, "crf": crf, "bits": bits})
     return widgets.VBox([widgets.HBox([ev, crf, bits]), output])
+
+
+def recovery_explorer(stack: torch.Tensor, times: torch.Tensor, truth: torch.Tensor) -> widgets.VBox:
+    """Debevec-Malik recovery with a smoothness slider, a sample-count slider and a weight dropdown.
+
+    Args:
+        stack: ``(N, 3, H, W)`` LDR stack in [0, 1].
+        times: ``(N,)`` exposure times in seconds, ascending.
+        truth: ``(3, 2**bits)`` true inverse response, for the plot.
+    """
+    from hdrlab.imaging.weights import WEIGHTS
+
+    smoothness = widgets.FloatLogSlider(value=10.0, base=10, min=-1, max=3, step=0.25, description="lambda")
+    fewest = math.ceil(truth.shape[-1] / (stack.shape[-4] - 1))  # Debevec's rule: P (N - 1) >= L
+    samples = widgets.IntSlider(value=max(100, fewest), min=fewest, max=1000, step=8, description="samples")
+    weight = widgets.Dropdown(options=list(WEIGHTS), value="hat", description="weight")
+
+    def show(smoothness: float, samples: int, weight: str) -> None:
+        viz.recovery_view(stack, times, truth, smoothness, samples, weight)
+        plt.show()
+
+    output = widgets.interactive_output(show, {"smoothness": smoothness, "samples": samples, "weight": weight})
+    return widgets.VBox([widgets.HBox([smoothness, samples, weight]), output])
+
+
+def tonemap_explorer(radiance: torch.Tensor) -> widgets.VBox:
+    """Sliders for Reinhard's key and white point, the local operator's phi, and mu-law's mu."""
+    check_radiance(radiance)
+    key = widgets.FloatSlider(value=0.18, min=0.02, max=0.72, step=0.02, description="key")
+    white = widgets.FloatLogSlider(value=8.0, base=2, min=-1, max=8, step=0.5, description="white")
+    phi = widgets.FloatSlider(value=8.0, min=1.0, max=16.0, step=1.0, description="phi")
+    mu = widgets.FloatLogSlider(value=5000.0, base=10, min=0, max=5, step=0.25, description="mu")
+
+    def show(key: float, white: float, phi: float, mu: float) -> None:
+        viz.tonemap_view(radiance, key, white, phi, mu)
+        plt.show()
+
+    output = widgets.interactive_output(show, {"key": key, "white": white, "phi": phi, "mu": mu})
+    return widgets.VBox([widgets.HBox([key, white]), widgets.HBox([phi, mu]), output])

@@ -64,3 +64,36 @@ class TestDynamicRange:
 
         assert not checks.check_dynamic_range(max_over_min)
         assert "FAIL: dynamic range" in capsys.readouterr().out
+
+
+class TestChapterOneCheckers:
+    def test_hat(self, capsys):
+        from hdrlab.imaging.weights import exposure_weight
+
+        assert checks.check_hat_weight(lambda x: exposure_weight(x, "hat"))
+        assert not checks.check_hat_weight(lambda x: 1 - (x - 0.5).abs())  # wrong slope
+        assert "FAIL: hat weight" in capsys.readouterr().out
+
+    def test_debevec_rows(self, capsys):
+        def reference(codes, log_times, pixel, pixels, weights):
+            levels, n = weights.shape[0], codes.shape[0]
+            rows = torch.zeros(n, levels + pixels, dtype=torch.float64)
+            w = weights[codes]
+            rows[torch.arange(n), codes] = w
+            rows[:, levels + pixel] = -w
+            return rows, w * log_times
+
+        def unweighted(codes, log_times, pixel, pixels, weights):
+            rows, rhs = reference(codes, log_times, pixel, pixels, torch.ones_like(weights))
+            return rows, rhs
+
+        assert checks.check_debevec_rows(reference)
+        assert not checks.check_debevec_rows(unweighted)
+        assert not checks.check_debevec_rows(lambda *args: None)
+        out = capsys.readouterr().out
+        assert "rows differ" in out and "expected (A_rows, b_rows)" in out
+
+    def test_reinhard_global(self, capsys):
+        assert checks.check_reinhard_global(lambda r, key: tonemap.reinhard_global(r, key=key))
+        assert not checks.check_reinhard_global(lambda r, key: tonemap.reinhard_global(r, key=0.18))  # ignores key
+        assert "key=0.45" in capsys.readouterr().out

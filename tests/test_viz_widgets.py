@@ -59,3 +59,46 @@ def test_exposure_explorer_reacts_to_controls(radiance, monkeypatch):
 def test_exposure_explorer_validates(radiance):
     with pytest.raises(RangeError):
         widgets.exposure_explorer(-radiance)
+
+
+@pytest.fixture
+def bracket_stack(radiance):
+    return camera.simulate_brackets(radiance * 4, [-3.5, -1.0, 1.5, 3.5], "film-soft", unit="ev")
+
+
+def test_chapter_one_figures(radiance, bracket_stack):
+    from hdrlab.imaging import crf
+
+    stack, times = bracket_stack
+    truth = crf.log_inverse_response("film-soft")
+    figures = [
+        viz.response_recovery({"truth again": truth}, truth),
+        viz.false_colour_log_luminance(radiance, "title"),
+        viz.recovery_view(stack, times, truth, 10.0, 128, "hat"),
+        viz.tonemap_view(radiance, 0.18, 8.0, 8.0, 5000.0),
+    ]
+    assert all(isinstance(f, Figure) for f in figures)
+    assert "stops RMS" in figures[2].axes[0].get_legend().get_texts()[1].get_text()
+    assert len(figures[3].axes) == 4
+
+
+def test_recovery_explorer_respects_debevec_rule(bracket_stack, monkeypatch):
+    from hdrlab.imaging import crf
+
+    stack, times = bracket_stack
+    calls = []
+    monkeypatch.setattr(viz, "recovery_view", lambda *args: calls.append(args))
+    explorer = widgets.recovery_explorer(stack, times, crf.log_inverse_response("film-soft"))
+    smoothness, samples, weight = explorer.children[0].children
+    assert samples.min == 86  # ceil(256 / (4 - 1))
+    weight.value = "trapezoid"
+    assert calls[-1][3:] == (10.0, 100, "trapezoid")
+
+
+def test_tonemap_explorer(radiance, monkeypatch):
+    calls = []
+    monkeypatch.setattr(viz, "tonemap_view", lambda *args: calls.append(args))
+    explorer = widgets.tonemap_explorer(radiance)
+    key, white = explorer.children[0].children
+    key.value = 0.36
+    assert calls[-1][1:] == (0.36, 8.0, 8.0, 5000.0)
