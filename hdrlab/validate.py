@@ -33,6 +33,7 @@ __all__ = [
     "check_exposure_times",
     "check_stack",
     "check_positive",
+    "check_nonnegative",
     "as_float_tensor",
 ]
 
@@ -153,6 +154,15 @@ def check_positive(value: float, name: str) -> None:
         raise RangeError(describe(f"{name} > 0 and finite", repr(value), f"Pass a positive {name}."))
 
 
+def check_nonnegative(value: float, name: str) -> float:
+    """Check a finite scalar ``>= 0`` (a weight, an exponent, a tolerance) and return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(describe(f"{name} to be a number", type(value).__name__, f"Pass {name} as a float."))
+    if not 0 <= value < float("inf"):
+        raise RangeError(describe(f"{name} >= 0 and finite", repr(value), f"Pass a finite, non-negative {name}."))
+    return float(value)
+
+
 def check_exposure_times(times: object, n: int | None = None, name: str = "exposure times") -> None:
     """Check exposure times in seconds: shape ``(N,)`` or ``(B, N)``, finite, > 0, ascending.
 
@@ -209,7 +219,7 @@ def check_stack(stack: object, times: object, *, ldr: bool = True) -> None:
         ldr: whether stack values must lie in [0, 1].
 
     Raises:
-        ShapeError: stack not 4-D/5-D, or batch sizes disagree.
+        ShapeError: stack not 4-D/5-D, ``(B, N)`` times for a single stack, or batch sizes disagree.
         ExposureError: times invalid or their count differs from N.
         RangeError, DTypeError: see :func:`check_ldr` / :func:`check_radiance`.
     """
@@ -225,6 +235,14 @@ def check_stack(stack: object, times: object, *, ldr: bool = True) -> None:
         )
     check_exposure_times(times, n=stack.shape[-4])
     assert isinstance(times, torch.Tensor)
+    if stack.dim() == 4 and times.dim() == 2:
+        raise ShapeError(
+            describe(
+                f"times of shape ({stack.shape[0]},) for a single stack",
+                f"shape {tuple(times.shape)}",
+                "Rows of times go with a (B, N, 3, H, W) batch; for one stack pass times[b].",
+            )
+        )
     if stack.dim() == 5 and times.dim() == 2 and times.shape[0] != stack.shape[0]:
         raise ShapeError(
             describe(

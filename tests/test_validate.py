@@ -89,6 +89,10 @@ class TestCheckStack:
         with pytest.raises(ShapeError, match="one row of times per stack"):
             validate.check_stack(torch.rand(2, 2, 3, 4, 4), torch.ones(3, 2).cumsum(-1))
 
+    def test_rows_of_times_for_a_single_stack(self):
+        with pytest.raises(ShapeError, match="single stack"):
+            validate.check_stack(torch.rand(2, 3, 4, 4), torch.tensor([[1.0, 2.0]]))
+
     def test_single_image_is_not_a_stack(self):
         with pytest.raises(ShapeError, match=r"\(N, 3, H, W\)"):
             validate.check_stack(torch.rand(3, 4, 4), torch.tensor([1.0, 2.0, 3.0]))
@@ -106,6 +110,15 @@ class TestScalarsAndSequences:
     def test_check_positive_type(self):
         with pytest.raises(DTypeError):
             validate.check_positive("1", "white")
+
+    def test_check_nonnegative(self):
+        assert validate.check_nonnegative(0, "tolerance") == 0.0
+        with pytest.raises(RangeError):
+            validate.check_nonnegative(-1e-9, "tolerance")
+        with pytest.raises(RangeError):
+            validate.check_nonnegative(float("inf"), "tolerance")
+        with pytest.raises(DTypeError):
+            validate.check_nonnegative(True, "tolerance")
 
     def test_as_float_tensor(self):
         assert validate.as_float_tensor([1, 2], "evs").dtype == torch.float32

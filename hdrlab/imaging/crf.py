@@ -56,7 +56,7 @@ import torch
 
 from hdrlab.errors import ChoiceError, DTypeError, ExposureError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import srgb_decode, srgb_encode
-from hdrlab.validate import as_float_tensor, check_ldr, check_positive, check_stack, check_tensor
+from hdrlab.validate import as_float_tensor, check_ldr, check_nonnegative, check_positive, check_stack, check_tensor
 
 __all__ = [
     "BIT_DEPTHS",
@@ -502,14 +502,6 @@ def _check_int(value: object, name: str, low: int, high: float = math.inf) -> No
         raise RangeError(describe(f"{low} <= {name} <= {high}", repr(value), f"Pick {name} in that range."))
 
 
-def _check_nonnegative(value: object, name: str) -> None:
-    """DTypeError unless ``value`` is a real number; RangeError unless it is finite and ``>= 0``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DTypeError(describe(f"{name} as a number", type(value).__name__, f"Pass {name} as a float."))
-    if not 0 <= value < math.inf:
-        raise RangeError(describe(f"{name} >= 0 and finite", repr(value), f"Pass a finite, non-negative {name}."))
-
-
 def _codes(values: torch.Tensor, bits: int) -> torch.Tensor:
     """Integer codes ``round(x * (2**bits - 1))`` of LDR values, same shape, long."""
     return torch.round(values.detach().double() * (2**bits - 1)).long()
@@ -720,7 +712,7 @@ def _check_system_inputs(codes: object, log_times: object, smoothness: object, w
     if not (torch.isfinite(log_times).all() and torch.isfinite(weights).all() and (weights >= 0).all()):
         raise RangeError(describe("finite log times and finite weights >= 0", "NaN/inf or negative values",
                                   "Pass log(times) of positive times and a weight LUT in [0, 1]."))
-    _check_nonnegative(smoothness, "smoothness")
+    check_nonnegative(smoothness, "smoothness")
 
 
 def _debevec_reduced(
@@ -983,7 +975,7 @@ def recover_robertson(
     """
     stack, log_times = _check_recovery_inputs(stack, times, bits)
     _check_int(iterations, "iterations", 1)
-    _check_nonnegative(tolerance, "tolerance")
+    check_nonnegative(tolerance, "tolerance")
     levels, device = 2**bits, stack.device
     codes = _codes(stack, bits).flatten(2)  # (N, 3, H * W)
     _check_informative(codes.permute(1, 2, 0), levels, "pixels")
@@ -1098,7 +1090,7 @@ def _check_response_pair(g_est: object, g_true: object, low: object, high: objec
         raise ShapeError(describe("two log inverse responses of the same shape (C, L)",
                                   f"{tuple(g_est.shape)} and {tuple(g_true.shape)}",
                                   "Compare g of the same bit depth, e.g. log_inverse_response(crf, bits)."))
-    _check_nonnegative(low, "low")
-    _check_nonnegative(high, "high")
+    check_nonnegative(low, "low")
+    check_nonnegative(high, "high")
     if not low < high <= 1:
         raise RangeError(describe("0 <= low < high <= 1", f"low={low!r}, high={high!r}", "Use e.g. 0.05 and 0.95."))
