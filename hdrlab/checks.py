@@ -20,8 +20,12 @@ from collections.abc import Callable
 
 import torch
 
+from hdrlab import io
 from hdrlab.data import scenes
 from hdrlab.imaging import camera
+from hdrlab.imaging.crf import debevec_system
+from hdrlab.imaging.tonemap import reinhard_global
+from hdrlab.imaging.weights import exposure_weight, weight_lut
 
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
@@ -54,8 +58,6 @@ def check_environment() -> bool:
     """
     import lpips  # noqa: F401  (imports torchvision models)
     import torchvision
-
-    from hdrlab import io
 
     checks = {
         "torchvision models build": lambda: torchvision.models.mobilenet_v3_small(weights=None) is not None,
@@ -118,8 +120,6 @@ def check_dynamic_range(student: Callable[[torch.Tensor], float]) -> bool:
 
 def check_hat_weight(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Check ``student(x) -> w`` against Debevec & Malik's hat weight on LDR values in [0, 1]."""
-    from hdrlab.imaging.weights import exposure_weight
-
     what = "hat weight: 0 at both ends, 1 at mid-grey, linear in between (257 values)"
     x = torch.linspace(0, 1, 257)
     got, problem = _call(student, x.clone())
@@ -142,9 +142,6 @@ def check_debevec_rows(student: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     ``pixels`` samples and ``weights`` the ``(L,)`` weight per code; it returns
     ``(A_rows, b_rows)`` of shapes ``(N, L + pixels)`` and ``(N,)``.
     """
-    from hdrlab.imaging.crf import debevec_system
-    from hdrlab.imaging.weights import weight_lut
-
     what = "Debevec-Malik data rows: w(z) * (g(z) - ln E_i) = w(z) * ln t_j for one pixel"
     generator = torch.Generator().manual_seed(7)
     codes = torch.randint(1, 255, (4, 3), generator=generator)
@@ -166,8 +163,6 @@ def check_debevec_rows(student: Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 def check_reinhard_global(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Check ``student(radiance, key) -> display`` against ``tonemap.reinhard_global`` (no white point)."""
-    from hdrlab.imaging.tonemap import reinhard_global
-
     what = "Reinhard global: L_d = L_s / (1 + L_s), L_s = key * L / L_avg, colour by ratio (3 maps, 2 keys)"
     for radiance in _fixed_radiance():
         for key in (0.18, 0.45):

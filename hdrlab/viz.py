@@ -17,8 +17,16 @@ import torch
 from matplotlib.figure import Figure
 
 from hdrlab.imaging import camera
-from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve
-from hdrlab.imaging.tonemap import luminance, reinhard_global, srgb_encode
+from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve, recover_debevec, response_error_stops
+from hdrlab.imaging.tonemap import (
+    log_display,
+    luminance,
+    mu_law,
+    normalize_hdr,
+    reinhard_global,
+    reinhard_local,
+    srgb_encode,
+)
 from hdrlab.validate import check_ldr, check_radiance
 
 __all__ = [
@@ -201,8 +209,6 @@ def false_colour_log_luminance(radiance: torch.Tensor, title: str = "") -> Figur
 def recovery_view(stack: torch.Tensor, times: torch.Tensor, truth: torch.Tensor, smoothness: float,
                   samples: int, weight: str) -> Figure:
     """Recover ``g`` with the given settings and plot it against the truth (the explorer's callback)."""
-    from hdrlab.imaging.crf import recover_debevec, response_error_stops
-
     g = recover_debevec(stack, times, samples=samples, smoothness=smoothness, weight=weight,
                         generator=torch.Generator().manual_seed(0))
     label = f"lambda={smoothness:g}, {samples} samples, {weight}: {response_error_stops(g, truth):.3f} stops RMS"
@@ -211,8 +217,6 @@ def recovery_view(stack: torch.Tensor, times: torch.Tensor, truth: torch.Tensor,
 
 def tonemap_view(radiance: torch.Tensor, key: float, white: float, phi: float, mu: float) -> Figure:
     """Reinhard global, Reinhard local, mu-law and log display side by side (the explorer's callback)."""
-    from hdrlab.imaging.tonemap import log_display, mu_law, normalize_hdr, reinhard_local
-
     normalised = normalize_hdr(radiance)
     shown = {
         f"Reinhard global (key {key:g}, white {white:g})": srgb_encode(reinhard_global(radiance, key=key, white=white)),

@@ -17,6 +17,7 @@ import torch
 from hdrlab import viz
 from hdrlab.imaging.camera import auto_exposure
 from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
+from hdrlab.imaging.weights import WEIGHTS
 from hdrlab.validate import check_radiance
 
 __all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer"]
@@ -54,8 +55,6 @@ def recovery_explorer(stack: torch.Tensor, times: torch.Tensor, truth: torch.Ten
         times: ``(N,)`` exposure times in seconds, ascending.
         truth: ``(3, 2**bits)`` true inverse response, for the plot.
     """
-    from hdrlab.imaging.weights import WEIGHTS
-
     smoothness = widgets.FloatLogSlider(value=10.0, base=10, min=-1, max=3, step=0.25, description="lambda")
     fewest = math.ceil(truth.shape[-1] / (stack.shape[-4] - 1))  # Debevec's rule: P (N - 1) >= L
     samples = widgets.IntSlider(value=max(100, fewest), min=fewest, max=1000, step=8, description="samples")
