@@ -30,7 +30,6 @@ Taught in: notebooks/01_camera_pipeline_debevec.ipynb
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable
 
@@ -40,8 +39,9 @@ import torch
 from torch import nn
 from torchvision.models import AlexNet_Weights, VGG16_Weights
 
-from hdrlab.errors import ChoiceError, DTypeError, MissingWeightsError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import _nanquantile, apply_tonemap, luminance, mu_law, normalize_hdr
+from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
 from hdrlab.validate import check_image, check_positive, check_radiance
 
 __all__ = [
@@ -374,38 +374,18 @@ def log_error_stops(
     return _nanquantile(error, 0.5) if reduction == "median" else error.nanmean(dim=-1)
 
 
-def _checkpoint_path(net: str) -> str:
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(LPIPS_BACKBONES[net][0].url))
+def _load_backbone(backbone: nn.Module, net: str, pretrained: bool | str) -> bool:
+    """Copy torchvision's ImageNet ``features.<i>.*`` weights into lpips's ``slice<k>.<i>.*`` layers, if wanted.
 
-
-def _backbone_state(net: str, required: bool) -> dict[str, torch.Tensor] | None:
-    """The ImageNet backbone weights from the torch hub cache or a download; None (or raise) when unavailable."""
-    url = LPIPS_BACKBONES[net][0].url
-    try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
-    except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad checksum a RuntimeError
-        message = describe(
-            f"the ImageNet {net} backbone weights at {_checkpoint_path(net)}",
-            f"neither a readable cached file nor a download of {url} ({err})",
-            f"On a machine with internet, download that URL and copy the file to {_checkpoint_path(net)} "
-            "(torch.hub.get_dir() follows $TORCH_HOME), or use pretrained=False for random features.",
-        )
-        if required:
-            raise MissingWeightsError(message) from err
-        print(f"LPIPS({net!r}): RANDOM backbone features, scores are not comparable to published LPIPS. {message}")
-        return None
-
-
-def _load_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], net: str) -> None:
-    """Copy torchvision ``features.<i>.*`` weights into lpips's ``slice<k>.<i>.*`` layers."""
-    names = {key.split(".", 1)[1]: key for key in backbone.state_dict()}
-    try:
-        backbone.load_state_dict({key: state[f"features.{suffix}"] for suffix, key in names.items()})
-    except (KeyError, RuntimeError) as err:
-        raise MissingWeightsError(
-            describe(f"torchvision's {net} ImageNet weights in {_checkpoint_path(net)}", f"a file that does not match "
-                     f"({err})", "Delete the file so that it is downloaded again.")
-        ) from err
+    Returns whether the weights were loaded (see :func:`hdrlab.nn.pretrained.load_hub_weights`).
+    """
+    url, what = LPIPS_BACKBONES[net][0].url, f"the ImageNet {net} backbone weights"
+    notice = f"LPIPS({net!r}): RANDOM backbone features, scores are not comparable to published LPIPS."
+    state = load_hub_weights(url, what, pretrained, notice=notice)
+    if state is not None:
+        key_map = {key: f"features.{key.split('.', 1)[1]}" for key in backbone.state_dict()}
+        load_matching(backbone, state, url, what, key_map=key_map)
+    return state is not None
 
 
 class LPIPS(nn.Module):
@@ -453,16 +433,12 @@ class LPIPS(nn.Module):
         super().__init__()
         if net not in LPIPS_BACKBONES:
             raise ChoiceError(describe(f"net in {sorted(LPIPS_BACKBONES)}", repr(net), "Use 'alex' for the metric."))
-        if pretrained not in (True, False, "auto"):
-            raise ChoiceError(describe("pretrained True, False or 'auto'", repr(pretrained), "Use 'auto'."))
+        check_pretrained(pretrained)
         with warnings.catch_warnings():  # lpips 0.1.4 calls torchvision with the deprecated pretrained= argument
             warnings.filterwarnings("ignore", message=".*deprecated since 0.13", category=UserWarning)
             self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-        state = None if pretrained is False else _backbone_state(net, required=pretrained is True)
-        if state is not None:
-            _load_backbone(self.model.net, state, net)
         self.net = net
-        self.pretrained_backbone = state is not None
+        self.pretrained_backbone = _load_backbone(self.model.net, net, pretrained)
         self.requires_grad_(False)
         self.eval()
 
