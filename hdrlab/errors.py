@@ -27,6 +27,7 @@ __all__ = [
     "MissingFileError",
     "MissingWeightsError",
     "DownloadError",
+    "NonFiniteLossError",
     "describe",
 ]
 
@@ -87,3 +88,21 @@ class MissingWeightsError(HdrlabError, RuntimeError):
 
 class DownloadError(HdrlabError, RuntimeError):
     """A download failed or its checksum did not match; the message names the manual route."""
+
+
+class NonFiniteLossError(HdrlabError, FloatingPointError):
+    """A training loss term became NaN or inf; ``step`` and ``terms`` say where and which.
+
+    Args:
+        message: the three-part message (see :func:`describe`).
+        step: the 1-based optimizer step whose loss was non-finite.
+        terms: the non-finite loss terms, name to value.
+    """
+
+    def __init__(self, message: str, step: int, terms: dict[str, float]) -> None:
+        super().__init__(message)
+        self.step = step
+        self.terms = terms
+
+    def __reduce__(self) -> tuple:  # keep step and terms when pickled (e.g. across processes)
+        return type(self), (str(self), self.step, self.terms)
