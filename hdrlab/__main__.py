@@ -1,4 +1,4 @@
-"""Command line: ``python -m hdrlab {course,clean,relink}`` (``--help`` on each)."""
+"""Command line: ``python -m hdrlab {course,clean,relink,train}`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hdrlab import course
+from hdrlab import course, train
+from hdrlab.methods import expandnet
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +24,29 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--graded-from", default=None, help="folder of executed copies to take graded outputs from")
     link = commands.add_parser("relink", help="rewrite README/notebook GitHub and Colab links to hdrlab.REPOSITORY")
     link.add_argument("--repository", default=None, help="owner/name (default: hdrlab.REPOSITORY)")
+    fit = commands.add_parser("train", help="train a method's model on the embedded data, checkpoint and evaluate it")
+    fit.add_argument("method", choices=sorted(TRAINERS), help="the method to train")
+    fit.add_argument("--profile", default="auto", choices=["auto", "quick", "full"], help="default: %(default)s")
+    fit.add_argument("--out", required=True, help="run folder: settings.json, metrics.csv, checkpoints/")
+    fit.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    fit.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")
+    fit.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: %(default)s)")
+    fit.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     return parser
+
+
+#: ``python -m hdrlab train <method>``: the function that trains each method (same keywords).
+TRAINERS = {"expandnet": expandnet.train_expandnet}
+
+
+def _train(args: argparse.Namespace) -> int:
+    _, result = TRAINERS[args.method](args.out, args.profile, resume=args.resume, steps=args.steps,
+                                      device=args.device, seed=args.seed)
+    if train.is_main_process():
+        print(f"{args.method}: {result.step} steps; scores on held-out scenes at step {result.step}:")
+        for name, value in (result.last_eval or {}).items():
+            print(f"  {name:24s} {value:8.4f}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failed:
             print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1 if failed else 0
+    if args.command == "train":
+        return _train(args)
     if args.command == "clean":
         for name in args.notebooks:
             source = None if args.graded_from is None else Path(args.graded_from) / Path(name).name

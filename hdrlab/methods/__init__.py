@@ -1,0 +1,17 @@
+"""One module per method the course trains: model, loss, training step, evaluation protocol.
+
+:mod:`hdrlab.methods.expandnet` is the single-image LDR->HDR baseline every
+chapter compares against (and MetaHDR's simulated-label generator).
+
+Example:
+    >>> from hdrlab.methods import expandnet
+    >>> expandnet.PROFILES["quick"].steps > 0
+    True
+
+Taught in: notebooks/02_metahdr.ipynb, 03_multi_exposure_generation.ipynb,
+04_differentiable_recursion.ipynb, 05_hybrid_autoencoder.ipynb
+"""
+
+from hdrlab.methods import expandnet
+
+__all__ = ["expandnet"]
