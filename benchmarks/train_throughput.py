@@ -1,0 +1,107 @@
+"""Training throughput of hdrlab.train.fit: ExpandNet and a U-Net at 256 px, plain vs channels_last vs AMP.
+
+Each model is trained through :func:`hdrlab.train.fit` on an in-memory
+synthetic LDR/HDR dataset (so the data pipeline is not what is measured) in
+four variants: plain float32, ``channels_last``, AMP, and both. AMP is bf16
+autocast on the CPU and ``amp="auto"`` (bf16 where supported, else fp16 with
+a GradScaler) on CUDA. Images/s are measured as the difference between a run
+of ``1 + steps`` steps and a run of 1 step, so model construction, the first
+(warm-up) step and the engine's set-up cancel out. All variants run in the
+same process, one after another; compare ratios, not absolute numbers, and
+only from a quiet machine.
+
+The last line is machine-readable:
+    ratio_best_vs_plain=<geometric mean over the models of best variant / plain> <model>_best=<variant> ...
+
+Usage: python benchmarks/train_throughput.py [--quick] [--size 256] [--batch 4] [--steps 3] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import tempfile
+import time
+
+import torch
+
+from hdrlab import env, train
+from hdrlab.methods.expandnet import ExpandNet, loss_terms
+from hdrlab.nn import UNet, expandnet_loss
+
+VARIANTS = {"plain": (False, False), "channels_last": (True, False), "amp": (False, True),
+            "channels_last+amp": (True, True)}
+
+
+class _Synthetic(torch.utils.data.Dataset):
+    """``count`` random LDR/HDR pairs of ``size`` px, made once."""
+
+    def __init__(self, count: int, size: int) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.hdr = torch.rand(count, 3, size, size, generator=generator) * 4
+        self.ldr = self.hdr.clamp(0, 1) ** (1 / 2.2)
+
+    def __len__(self) -> int:
+        return len(self.hdr)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"ldr": self.ldr[index], "hdr": self.hdr[index]}
+
+
+def _unet_step(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    return expandnet_loss(model(batch["ldr"]), batch["hdr"] / (1 + batch["hdr"]))
+
+
+MODELS = {
+    "expandnet": (lambda: ExpandNet(64), loss_terms),
+    "unet": (lambda: UNet(levels=4, base_width=32, head="sigmoid"), _unet_step),
+}
+
+
+def _seconds(model_name: str, variant: str, data, steps: int, batch: int, device: str) -> float:
+    build, step = MODELS[model_name]
+    channels_last, amp = VARIANTS[variant]
+    amp_choice = ("auto" if env.device(device).type == "cuda" else "bf16") if amp else "off"
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        train.fit(build(), data, step, steps=steps, batch_size=batch, optimizer=functools.partial(torch.optim.Adam,
+                  lr=1e-4), device=device, amp=amp_choice, channels_last=channels_last, progress="none", out_dir=out)
+        if env.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+def images_per_second(model_name: str, variant: str, data, steps: int, batch: int, device: str) -> float:
+    """Global images/s of ``steps`` steps after the first, through fit."""
+    warm = _seconds(model_name, variant, data, 1, batch, device)
+    full = _seconds(model_name, variant, data, 1 + steps, batch, device)
+    return steps * batch / max(full - warm, 1e-9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="64 px, batch 2, 2 steps (a smoke run for the tests)")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    size, batch, steps = (64, 2, 2) if args.quick else (args.size, args.batch, args.steps)
+    data = _Synthetic(batch * (steps + 1), size)
+    device = env.device(args.device)
+    print(f"device={device} size={size} batch={batch} steps={steps} torch={torch.__version__} "
+          f"threads={torch.get_num_threads()}")
+    ratios, best = [], {}
+    for model_name in MODELS:
+        rates = {v: images_per_second(model_name, v, data, steps, batch, str(device)) for v in VARIANTS}
+        for variant, rate in rates.items():
+            print(f"{model_name:10s} {variant:18s} {rate:8.2f} images/s  x{rate / rates['plain']:.3f}")
+        best[model_name] = max(rates, key=rates.get)
+        ratios.append(rates[best[model_name]] / rates["plain"])
+    geometric = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"ratio_best_vs_plain={geometric:.3f} " + " ".join(f"{m}_best={v}" for m, v in best.items()))
+
+
+if __name__ == "__main__":
+    main()
