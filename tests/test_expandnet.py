@@ -10,8 +10,9 @@ from torch import nn
 from hdrlab import __main__ as cli
 from hdrlab import train
 from hdrlab.errors import ChoiceError, MissingFileError, RangeError
-from hdrlab.metrics import tonemapped_psnr
+from hdrlab.imaging import camera
 from hdrlab.methods import expandnet
+from hdrlab.metrics import tonemapped_psnr
 
 
 def _reference_expandnet() -> nn.Module:
@@ -130,8 +131,6 @@ class TestPredictAndEvaluate:
         assert [p["ev"] for p in pairs] == [0.0, 1.0]
         # the +1 EV shot's HDR is twice the EV 0 one, and each LDR is its own HDR through the curve
         assert torch.allclose(pairs[1]["hdr"], 2 * pairs[0]["hdr"])
-        from hdrlab.imaging import camera
-
         assert torch.equal(pairs[0]["ldr"], camera.expose(pairs[0]["hdr"], 1.0, "srgb"))
 
     def test_evaluate_scores_the_baselines_exactly(self):

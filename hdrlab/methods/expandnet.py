@@ -427,8 +427,9 @@ def train_expandnet(
                        max_side=settings.train_max_side, evs=settings.train_evs, seed=seed)
     pairs = held_out_pairs("test", settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
+    if train.is_main_process():  # under torchrun only rank 0 writes
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
     result = train.fit(
         model, data, functools.partial(loss_terms, cosine_weight=settings.cosine_weight),
         steps=settings.steps, batch_size=settings.batch_size,
