@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from hdrlab import io
 from hdrlab.data import scenes
@@ -26,10 +27,12 @@ from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
+from hdrlab.nn.losses import expandnet_loss
 
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
-    "check_hat_weight", "check_debevec_rows", "check_reinhard_global",
+    "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
+    "check_metahdr_ordering",
 ]
 
 
@@ -175,4 +178,80 @@ def check_reinhard_global(student: Callable[[torch.Tensor, float], torch.Tensor]
             if not torch.allclose(got, want, atol=1e-4):
                 error = float((got - want).abs().max())
                 return _report(False, what, f"key={key}: max difference {error:.4f}; L_avg is the log-average (geometric mean)")
+    return _report(True, what, "")
+
+
+def _close_scalar(got: object, want: torch.Tensor, atol: float = 1e-5) -> str:
+    """'' when ``got`` is a scalar tensor equal to ``want``, else what is wrong."""
+    if not isinstance(got, torch.Tensor) or got.numel() != 1:
+        return "expected a scalar tensor (the mean over the batch)"
+    if not torch.allclose(got.detach().float().reshape(()), want, atol=atol):
+        return f"got {float(got):.5f}, expected {float(want):.5f}"
+    return ""
+
+
+def check_expandnet_loss(student: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Check ``student(pred, target, cosine_weight) -> loss`` against ExpandNet's L1 + lambda (1 - cosine)."""
+    what = "ExpandNet loss: mean |pred - target| + lambda * (1 - mean cosine of the RGB vectors) (3 cases)"
+    generator = torch.Generator().manual_seed(7)
+    for cosine_weight in (0.0, 5.0, 1.5):
+        pred = torch.rand(2, 3, 8, 8, generator=generator) + 0.05
+        target = torch.rand(2, 3, 8, 8, generator=generator) + 0.05
+        got, problem = _call(student, pred.clone(), target.clone(), cosine_weight)
+        problem = problem or _close_scalar(got, expandnet_loss(pred, target, cosine_weight=cosine_weight))
+        if problem:
+            hint = "; the cosine is taken over the channel dim (-3) per pixel, then averaged"
+            return _report(False, what, f"lambda={cosine_weight}: {problem}{hint if cosine_weight else ''}")
+    return _report(True, what, "")
+
+
+def _small_net() -> nn.Module:
+    torch.manual_seed(11)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 3, 1))
+
+
+def check_inner_step(student: Callable[..., dict]) -> bool:
+    """Check ``student(model, params, x, y, loss_fn, lr) -> new params``: one MAML inner step with functional_call."""
+    what = "one inner step: params - lr * grad of loss_fn(functional_call(model, params, x), y), graph kept"
+    model = _small_net()
+    params = {name: p.detach().clone().requires_grad_(True) for name, p in model.named_parameters()}
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.rand(2, 3, 6, 6, generator=generator), torch.rand(2, 3, 6, 6, generator=generator)
+    loss_fn = nn.functional.l1_loss
+    got, problem = _call(student, model, dict(params), x, y, loss_fn, 0.1)
+    if problem:
+        return _report(False, what, problem)
+    loss = loss_fn(torch.func.functional_call(model, params, (x,)), y)
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+    want = {name: p - 0.1 * g for (name, p), g in zip(params.items(), grads)}
+    if not isinstance(got, dict) or set(got) != set(want):
+        return _report(False, what, f"expected a dict with the keys {sorted(want)}")
+    wrong = [name for name in want if not torch.allclose(got[name].detach(), want[name].detach(), atol=1e-6)]
+    if wrong:
+        return _report(False, what, f"{wrong[0]} differs: step against the gradient, scaled by lr")
+    if not _same_meta_gradient(model, params, got, want, x):
+        return _report(False, what, "the meta-gradient misses the second-order term: keep the graph of the "
+                                    "inner gradient (torch.autograd.grad(..., create_graph=True))")
+    return _report(True, what, "")
+
+
+def _same_meta_gradient(model: nn.Module, params: dict, got: dict, want: dict, x: torch.Tensor) -> bool:
+    """Whether an outer loss through ``got`` reaches ``params`` with the same (second-order) gradient as ``want``."""
+    try:
+        outer = [torch.func.functional_call(model, new, (x,)).square().mean() for new in (got, want)]
+        grads = [torch.autograd.grad(o, list(params.values()), retain_graph=True) for o in outer]
+    except RuntimeError:  # no graph back to params at all
+        return False
+    return all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
+
+
+def check_metahdr_ordering(table: dict[str, dict[str, float]]) -> bool:
+    """Check the chapter's key effect in a results table: PSNR of adapted > single shot > the LDR input."""
+    what = "on held-out tasks, mean PSNR of adaptation > single shot (meta-parameters) > LDR input"
+    try:
+        adapted, single, ldr = (float(table[row]["psnr"]) for row in ("adapted", "single_shot", "ldr"))
+    except (KeyError, TypeError, ValueError) as err:
+        return _report(False, what, f"the table needs rows adapted, single_shot, ldr with a 'psnr' entry ({err!r})")
+    if not adapted > single > ldr:
+        return _report(False, what, f"got adapted {adapted:.2f}, single shot {single:.2f}, LDR {ldr:.2f} dB")
     return _report(True, what, "")

@@ -97,3 +97,36 @@ class TestChapterOneCheckers:
         assert checks.check_reinhard_global(lambda r, key: tonemap.reinhard_global(r, key=key))
         assert not checks.check_reinhard_global(lambda r, key: tonemap.reinhard_global(r, key=0.18))  # ignores key
         assert "key=0.45" in capsys.readouterr().out
+
+
+def _inner_step(model, params, x, y, loss_fn, lr, create_graph=True):
+    loss = loss_fn(torch.func.functional_call(model, params, (x,)), y)
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+    return {name: p - lr * g for (name, p), g in zip(params.items(), grads)}
+
+
+class TestChapterTwoCheckers:
+    def test_expandnet_loss(self, capsys):
+        from hdrlab.nn.losses import expandnet_loss
+
+        assert checks.check_expandnet_loss(lambda p, t, w: expandnet_loss(p, t, cosine_weight=w))
+        assert not checks.check_expandnet_loss(lambda p, t, w: (p - t).abs().mean())  # no cosine term
+        cos_over_pixels = lambda p, t, w: (p - t).abs().mean() + w * (  # noqa: E731
+            1 - torch.nn.functional.cosine_similarity(p.flatten(2), t.flatten(2), dim=-1).mean())
+        assert not checks.check_expandnet_loss(cos_over_pixels)  # cosine over the wrong dim
+        assert capsys.readouterr().out.count("FAIL: ExpandNet loss") == 2
+
+    def test_inner_step(self, capsys):
+        assert checks.check_inner_step(_inner_step)
+        assert not checks.check_inner_step(lambda *a: _inner_step(*a, create_graph=False))  # first order only
+        assert not checks.check_inner_step(lambda m, p, x, y, f, lr: _inner_step(m, p, x, y, f, -lr))  # ascent
+        assert not checks.check_inner_step(lambda *a: 1 / 0)
+        out = capsys.readouterr().out
+        assert "second-order" in out and "ZeroDivisionError" in out
+
+    def test_metahdr_ordering(self, capsys):
+        row = lambda v: {"psnr": v}  # noqa: E731
+        assert checks.check_metahdr_ordering({"adapted": row(20), "single_shot": row(18), "ldr": row(15)})
+        assert not checks.check_metahdr_ordering({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
+        assert not checks.check_metahdr_ordering({"adapted": row(20)})
+        assert capsys.readouterr().out.count("FAIL") == 2
