@@ -27,12 +27,14 @@ from hdrlab.imaging.tonemap import (
     reinhard_local,
     srgb_encode,
 )
+from hdrlab.metrics import psnr
 from hdrlab.validate import check_ldr, check_radiance
 
 __all__ = [
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
+    "training_curves", "adaptation_view",
 ]
 
 
@@ -225,3 +227,48 @@ def tonemap_view(radiance: torch.Tensor, key: float, white: float, phi: float, m
         "log display": log_display(radiance),
     }
     return image_row(shown, size=3.2)
+
+
+def training_curves(runs: Mapping[str, Sequence[Mapping[str, float]]], key: str = "loss") -> Figure:
+    """One curve per run of a logged value against the step (the rows of ``hdrlab.train.FitResult.history``).
+
+    Args:
+        runs: run label -> history rows; rows with ``phase == "train"`` and ``key`` are plotted.
+        key: the logged value to plot.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for label, rows in runs.items():
+        points = [(row["step"], row[key]) for row in rows if row.get("phase") == "train" and key in row]
+        ax.plot(*zip(*points), marker=".", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def adaptation_view(query_ldr: torch.Tensor, truth: torch.Tensor, predictions: Sequence[torch.Tensor],
+                    step: int) -> Figure:
+    """The input, the prediction after ``step`` inner steps and the truth, with PSNR against the number of steps.
+
+    Args:
+        query_ldr: ``(3, H, W)`` LDR input in [0, 1].
+        truth: ``(3, H, W)`` display image of the true HDR, in [0, 1].
+        predictions: display images ``(3, H, W)`` in [0, 1] after 0, 1, 2, ... inner steps.
+        step: which prediction to show, ``0 <= step < len(predictions)``.
+    """
+    check_ldr(query_ldr, "query LDR")
+    scores = [float(psnr(prediction, truth)) for prediction in predictions]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
+    shown = {"LDR input": query_ldr, f"after {step} inner steps ({scores[step]:.2f} dB)": predictions[step],
+             "truth": truth}
+    for ax, (title, image) in zip(axes, shown.items()):
+        ax.imshow(to_numpy_image(image))
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    axes[3].plot(range(len(scores)), scores, marker=".")
+    axes[3].plot([step], [scores[step]], "o", color="crimson")
+    axes[3].set_xlabel("inner steps on the support set")
+    axes[3].set_ylabel("PSNR of the query (dB)")
+    fig.tight_layout()
+    return fig

@@ -20,7 +20,7 @@ from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
 from hdrlab.imaging.weights import WEIGHTS
 from hdrlab.validate import check_radiance
 
-__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer"]
+__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer"]
 
 
 def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> widgets.VBox:
@@ -82,3 +82,23 @@ def tonemap_explorer(radiance: torch.Tensor) -> widgets.VBox:
 
     output = widgets.interactive_output(show, {"key": key, "white": white, "phi": phi, "mu": mu})
     return widgets.VBox([widgets.HBox([key, white]), widgets.HBox([phi, mu]), output])
+
+
+def adaptation_explorer(query_ldr: torch.Tensor, truth: torch.Tensor, predictions: list[torch.Tensor]) -> widgets.VBox:
+    """An inner-steps slider over predictions made after 0, 1, 2, ... adaptation steps (see :func:`viz.adaptation_view`).
+
+    Args:
+        query_ldr: ``(3, H, W)`` LDR input in [0, 1].
+        truth: ``(3, H, W)`` display image of the true HDR.
+        predictions: display images after 0, 1, 2, ... inner steps.
+
+    Returns:
+        The widget.
+    """
+    steps = widgets.IntSlider(value=0, min=0, max=len(predictions) - 1, description="inner steps")
+
+    def show(step: int) -> None:
+        viz.adaptation_view(query_ldr, truth, predictions, step)
+        plt.show()
+
+    return widgets.VBox([steps, widgets.interactive_output(show, {"step": steps})])

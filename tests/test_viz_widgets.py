@@ -102,3 +102,27 @@ def test_tonemap_explorer(radiance, monkeypatch):
     key, white = explorer.children[0].children
     key.value = 0.36
     assert calls[-1][1:] == (0.36, 8.0, 8.0, 5000.0)
+
+
+def test_chapter_two_figures():
+    truth = torch.rand(3, 16, 16)
+    predictions = [(truth + 0.3 / (k + 1)).clamp(0, 1) for k in range(4)]
+    fig = viz.adaptation_view(torch.rand(3, 16, 16), truth, predictions, 2)
+    curve = fig.axes[3].lines[0].get_ydata()
+    assert list(curve) == sorted(curve)  # closer predictions, higher PSNR
+    assert "after 2 inner steps" in fig.axes[1].get_title()
+    history = [{"step": s, "phase": "train", "loss": 1 / s} for s in (1, 2, 3)] + [{"step": 3, "phase": "eval"}]
+    fig = viz.training_curves({"run": history})
+    assert list(fig.axes[0].lines[0].get_xdata()) == [1, 2, 3]
+    matplotlib.pyplot.close("all")
+
+
+def test_adaptation_explorer(monkeypatch):
+    calls = []
+    monkeypatch.setattr(viz, "adaptation_view", lambda *args: calls.append(args))
+    predictions = [torch.rand(3, 8, 8) for _ in range(5)]
+    explorer = widgets.adaptation_explorer(torch.rand(3, 8, 8), torch.rand(3, 8, 8), predictions)
+    slider = explorer.children[0]
+    assert slider.max == 4
+    slider.value = 3
+    assert calls[-1][3] == 3
