@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdrlab import course, train
-from hdrlab.methods import expandnet
+from hdrlab.methods import expandnet, metahdr
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: ``python -m hdrlab train <method>``: the function that trains each method (same keywords).
-TRAINERS = {"expandnet": expandnet.train_expandnet}
+TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_metahdr}
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -1,0 +1,1075 @@
+"""MetaHDR (Pan & Vento 2021): model-agnostic meta-learning (MAML) for single-image LDR->HDR.
+
+Each *task* is one scene crop photographed through one response curve at
+exposures EV -2, 0 and +2 (:class:`hdrlab.data.datasets.MetaTasks`, the Jang
+et al. layout): two exposures with HDR labels form the *support* set, the
+held-out one with the true HDR is the *query*. MAML learns meta-parameters
+``theta`` of a small U-Net (:class:`MetaUNet`) such that a few SGD steps on a
+scene's support set (the inner loop, :func:`adapt`) give weights that
+reconstruct that scene's query well; the query loss after adaptation, averaged
+over a meta-batch of tasks (:func:`meta_loss`), is what Adam minimises over
+``theta`` (the outer loop, :func:`train_metahdr` through :func:`hdrlab.train.fit`).
+The exposure is never given to the network (as in the reference code).
+
+Two MAML back ends give the same numbers (tested to 1e-5): ``"learn2learn"``
+(``l2l.algorithms.MAML``: ``clone()`` / ``adapt(loss)``, the reference API) and
+``"functional"`` (fast weights in a dict through ``torch.func.functional_call``,
+no dependency). Training defaults to ``"functional"``: it is the one that works
+where learn2learn cannot be built (DESIGN §6), and it is slightly faster.
+
+Decisions where the paper and its code are silent or wrong:
+
+- **Labels.** The network's sigmoid output is compared with :func:`label`,
+  ``hdr / (1 + hdr)`` of the task HDR in EV-0 units (``radiance * t_ref``: 1 is
+  where the EV-0 shot saturates; the same label for every exposure of a task).
+  :func:`decode` inverts it, so the reconstruction is linear radiance, unbounded.
+  The reference code instead clips the (max-normalised) HDR labels to [0, 1],
+  which throws away exactly the highlights an LDR->HDR method must recover.
+- **BatchNorm: per-task (batch) statistics, always.** Every ``BatchNorm2d`` is
+  built with ``track_running_stats=False``, so the network normalises with the
+  statistics of what it is given, in training *and* in eval mode: the support
+  images during adaptation, the query image alone when predicting it. Running
+  statistics would be averages over the *meta*-parameters' activations on many
+  scenes, while the adapted weights of one scene, after steps of size
+  ``inner_lr`` on two images, produce other activations; MAML's own code and
+  the MetaHDR reference (BN left in train mode at test) use batch statistics
+  too. The prediction of an image therefore depends on the images it is
+  batched with, so every function here predicts a task's query on its own,
+  never batched with other tasks.
+- **Checkpoints hold the meta-parameters** (the model trained by
+  :func:`hdrlab.train.fit`); the reference saves an adapted copy.
+- **Metrics.** ``psnr``/``ssim`` compare display images ``label(hdr)**(1/2.2)``:
+  the label encoding is a global tone map (EV-0 units, so all methods share
+  the exposure) followed by the paper's display gamma 2.2. ``psnr_linear`` /
+  ``ssim_linear`` are the reference code's variant: decoded HDR and target
+  clipped to [0, 1], linear, no tone map (the clip is part of that metric's
+  definition; it sees nothing above the EV-0 white point).
+
+Example:
+    >>> model = MetaUNet()
+    >>> sum(p.numel() for p in model.parameters())
+    541947
+    >>> task = held_out_tasks("quick")[0]
+    >>> adapted = adapt(model, task["support_ldr"], label(task["support_hdr"]), steps=1, inner_lr=0.01,
+    ...                 loss=make_loss("expandnet"), backend="functional")
+    >>> adapted(task["query_ldr"]).shape
+    torch.Size([1, 3, 32, 32])
+
+References:
+    Pan, Vento, "MetaHDR: Model-Agnostic Meta-Learning for HDR Image
+    Reconstruction", arXiv:2103.12545, 2021 (code: github.com/edwin-pan/MetaHDR).
+    Finn, Abbeel, Levine, "Model-Agnostic Meta-Learning for Fast Adaptation of
+    Deep Networks", ICML 2017. Arnold et al., "learn2learn: A Library for
+    Meta-Learning Research", 2020.
+
+Taught in: notebooks/02_metahdr.ipynb
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import Dataset
+
+from hdrlab import env, train
+from hdrlab.data.datasets import MetaTasks
+from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.methods import expandnet
+from hdrlab.metrics import LPIPS, psnr, ssim
+from hdrlab.nn.losses import expandnet_loss, l1_loss
+from hdrlab.validate import check_ldr, check_positive, check_radiance
+
+__all__ = [
+    "PROFILES",
+    "Settings",
+    "EVS",
+    "HEADS",
+    "BACKENDS",
+    "LABELS",
+    "LOSSES",
+    "ROWS",
+    "DISPLAY_GAMMA",
+    "MetaUNet",
+    "label",
+    "decode",
+    "make_loss",
+    "FunctionalLearner",
+    "adapt",
+    "meta_loss",
+    "supervised_loss",
+    "WithSimulatedLabels",
+    "held_out_tasks",
+    "evaluate_tasks",
+    "results_table",
+    "train_metahdr",
+    "train_conventional",
+    "load_trained",
+]
+
+#: Exposures of a task, EV relative to the crop's auto exposure (the Jang et al. layout).
+EVS = (-2.0, 0.0, 2.0)
+#: Heads of :class:`MetaUNet`: the paper's text (1x1 conv to RGB) or the released code's (3x3 convs through 3 channels).
+HEADS = ("paper", "reference")
+#: MAML implementations of :func:`adapt`.
+BACKENDS = ("functional", "learn2learn")
+#: Where the support labels come from: the true HDR, or ExpandNet's prediction (the paper used HDR-CNN).
+LABELS = ("true", "simulated")
+#: Losses of :func:`make_loss` (the paper's Table 2).
+LOSSES = ("expandnet", "lpips", "lpips+l1")
+#: Rows of :func:`evaluate_tasks`.
+ROWS = ("ldr", "single_shot", "adapted")
+#: The display gamma of the ``psnr``/``ssim`` metrics (the paper's).
+DISPLAY_GAMMA = 2.2
+_METRICS = ("psnr", "ssim", "psnr_linear", "ssim_linear")
+_L2L_INSTALL = ("pip install gym scipy requests tqdm && "
+                "pip install --no-deps -C--build-option=build_ext learn2learn==0.2.0")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Meta-training and evaluation settings of one profile (DESIGN §3).
+
+    Attributes:
+        base_width: channels of the U-Net's first level (doubling per level).
+        size: side of the square task crops, px (a multiple of 16).
+        max_side: training scenes are loaded with this longest side.
+        samples: training tasks (crops) per data epoch.
+        meta_batch: tasks per meta-update.
+        inner_steps: SGD steps on the support set (training and evaluation).
+        inner_lr: SGD step size of the inner loop.
+        meta_lr: Adam learning rate of the outer loop.
+        meta_iterations: meta-updates (optimizer steps of :func:`hdrlab.train.fit`).
+        loss: one of :data:`LOSSES`.
+        cosine_weight: lambda of the ExpandNet loss (5 in the reference).
+        first_order: first-order MAML (False: second order, the paper's).
+        eval_size: side of the held-out task crops, px.
+        eval_max_side: held-out scenes are loaded with this longest side.
+        eval_tasks: number of held-out tasks (fixed tiles of the test scenes).
+        eval_every: meta-iterations between evaluations (the last is always evaluated).
+        checkpoint_every: meta-iterations between checkpoints (the last is always saved).
+    """
+
+    base_width: int
+    size: int
+    max_side: int
+    samples: int
+    meta_batch: int
+    inner_steps: int
+    inner_lr: float
+    meta_lr: float
+    meta_iterations: int
+    loss: str
+    cosine_weight: float
+    first_order: bool
+    eval_size: int
+    eval_max_side: int
+    eval_tasks: int
+    eval_every: int
+    checkpoint_every: int
+
+
+#: Settings per profile. ``full`` is the paper's recipe (base width 8, meta-batch
+#: 5, 3 inner steps at lr 0.01, Adam 0.005, 200 meta-iterations, 512 crops,
+#: ExpandNet loss lambda 5, second order) on 256 px crops (the scale of the
+#: reference's Jang et al. images). ``quick`` keeps the task layout, network,
+#: loss and 3 inner steps, and scales the rest to a 2-core CPU: 32 px crops of
+#: scenes at 128 px, meta-batch 4, 40 meta-iterations, first-order MAML (second
+#: order costs 2.7x per iteration here: 0.65 s against 0.24 s), and larger steps
+#: (inner 0.3, Adam 0.02) so that 40 updates learn. Measured on 2 shared cores:
+#: 10 s per quick meta-training including the final evaluation of the 16 held-out
+#: tasks, which gives PSNR 18.7 (adapted) > 17.4 (single shot) > 16.4 dB (LDR).
+PROFILES: dict[str, Settings] = {
+    "quick": Settings(
+        base_width=8, size=32, max_side=128, samples=512, meta_batch=4, inner_steps=3, inner_lr=0.3, meta_lr=0.02,
+        meta_iterations=40, loss="expandnet", cosine_weight=5.0, first_order=True,
+        eval_size=32, eval_max_side=128, eval_tasks=16, eval_every=40, checkpoint_every=20,
+    ),
+    "full": Settings(
+        base_width=8, size=256, max_side=1024, samples=512, meta_batch=5, inner_steps=3, inner_lr=0.01, meta_lr=0.005,
+        meta_iterations=200, loss="expandnet", cosine_weight=5.0, first_order=False,
+        eval_size=256, eval_max_side=512, eval_tasks=16, eval_every=50, checkpoint_every=50,
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ChoiceError(describe(f"{name} in {choices}", repr(value), fix))
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DTypeError(describe(f"{name} as an int", repr(value), f"Pass {name} as an int >= {minimum}."))
+    if value < minimum:
+        raise RangeError(describe(f"{name} >= {minimum}", repr(value), f"Pass {name} >= {minimum}."))
+    return value
+
+
+# ----------------------------------------------------------------------------- the network
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    # Per-task statistics, in train and eval mode alike (see the module docstring).
+    return [nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            nn.BatchNorm2d(out_channels, track_running_stats=False), nn.ReLU()]
+
+
+def _double_conv(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return _conv_bn_relu(in_channels, out_channels) + _conv_bn_relu(out_channels, out_channels)
+
+
+def _upsample(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1),
+            nn.BatchNorm2d(out_channels, track_running_stats=False), nn.ReLU()]
+
+
+def _head(width: int, head: str) -> nn.Sequential:
+    if head == "paper":
+        return nn.Sequential(*_double_conv(2 * width, width), nn.Conv2d(width, 3, 1))
+    return nn.Sequential(*_conv_bn_relu(2 * width, 3), nn.Conv2d(3, 3, 3, padding=1))
+
+
+class MetaUNet(nn.Module):
+    """MetaHDR's inner U-Net: LDR ``(B, 3, H, W)`` in [0, 1] -> :func:`label`-encoded HDR in [0, 1].
+
+    Contracting blocks (two 3x3 conv + BatchNorm + ReLU, channels doubling from
+    ``base_width``, 2x2 max-pool between), a bottom block (two such convs at
+    ``base_width * 2**levels`` channels, then a stride-2 3x3 transposed conv
+    that halves them, + BN + ReLU), expanding blocks (concatenate the skip, two
+    convs, transposed-conv upsample), and a top block on the last skip
+    concatenation ending in a sigmoid. ``head="paper"`` (default): two convs at
+    ``base_width`` and a 1x1 conv to RGB, 541,947 parameters at base width 8;
+    ``head="reference"``: the released code's 3x3 conv to 3 channels + BN +
+    ReLU + 3x3 conv, 540,669 parameters ("about 0.54 M"). BatchNorm always
+    uses the statistics of the current batch (no running statistics).
+
+    Args:
+        base_width: channels of the first level, >= 1 (8 in the paper).
+        levels: contracting blocks (4 in the reference); inputs must be multiples of ``2**levels``.
+        head: one of :data:`HEADS`.
+
+    Raises:
+        DTypeError, RangeError: ``base_width`` or ``levels`` not a positive int.
+        ChoiceError: unknown ``head``.
+
+    Example:
+        >>> sum(p.numel() for p in MetaUNet(head="reference").parameters())
+        540669
+        >>> MetaUNet()(torch.rand(2, 3, 32, 48)).shape
+        torch.Size([2, 3, 32, 48])
+
+    References:
+        Pan, Vento, "MetaHDR", 2021, Sec. 3; Ronneberger et al., "U-Net", MICCAI 2015.
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+
+    def __init__(self, base_width: int = 8, levels: int = 4, head: str = "paper") -> None:
+        super().__init__()
+        _check_int(base_width, "base_width", 1)
+        _check_int(levels, "levels", 1)
+        _check_choice(head, HEADS, "head", "Use 'paper' (1x1 conv to RGB) or 'reference' (the released code).")
+        self.base_width, self.levels, self.head = base_width, levels, head
+        widths = [base_width * 2**level for level in range(levels)]
+        self.contract = nn.ModuleList(nn.Sequential(*_double_conv(c_in, c_out))
+                                      for c_in, c_out in zip([3, *widths[:-1]], widths))
+        bottom = 2 * widths[-1]
+        self.bottom = nn.Sequential(*_double_conv(widths[-1], bottom), *_upsample(bottom, widths[-1]))
+        self.expand = nn.ModuleList(nn.Sequential(*_double_conv(2 * width, width), *_upsample(width, width // 2))
+                                    for width in reversed(widths[1:]))
+        self.top = _head(base_width, head)
+        self.pool = nn.MaxPool2d(2)
+
+    def check_input(self, ldr: object) -> None:
+        """Raise a typed error unless ``ldr`` is a float ``(B, 3, H, W)`` with H, W multiples of ``2**levels``.
+
+        BatchNorm normalises with the batch's own statistics, so the bottom level
+        must hold at least two values per channel: ``B * H * W >= 2 * 4**levels``.
+        """
+        if not isinstance(ldr, torch.Tensor) or not ldr.is_floating_point():
+            got = f"dtype {ldr.dtype}" if isinstance(ldr, torch.Tensor) else type(ldr).__name__
+            raise DTypeError(describe("a float tensor (B, 3, H, W)", got, "Convert with .float()."))
+        multiple = 2**self.levels
+        if ldr.dim() != 4 or ldr.shape[1] != 3 or ldr.shape[-2] % multiple or ldr.shape[-1] % multiple:
+            raise ShapeError(describe(f"(B, 3, H, W) with H and W multiples of 2**levels = {multiple}",
+                                      f"shape {tuple(ldr.shape)}",
+                                      f"Crop or pad the image to a multiple of {multiple} pixels."))
+        if ldr.shape[0] * ldr.shape[-2] * ldr.shape[-1] < 2 * multiple**2:
+            raise ShapeError(describe(f"at least 2 values per channel at the bottom level (B * H * W >= {2 * multiple**2})",
+                                      f"shape {tuple(ldr.shape)}",
+                                      "BatchNorm uses the batch's own statistics: give one image of at least "
+                                      f"{multiple} x {2 * multiple} pixels, or more images."))
+
+    def logits(self, ldr: torch.Tensor) -> torch.Tensor:
+        """The top block's output before the sigmoid: ``(B, 3, H, W)``, unbounded (``log`` of the HDR)."""
+        self.check_input(ldr)
+        skips, x = [], ldr
+        for block in self.contract:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottom(x)
+        for block in self.expand:
+            x = block(torch.cat((x, skips.pop()), dim=1))
+        return self.top(torch.cat((x, skips.pop()), dim=1))
+
+    def forward(self, ldr: torch.Tensor) -> torch.Tensor:
+        """The :func:`label`-encoded HDR, ``sigmoid(logits)``.
+
+        Args:
+            ldr: ``(B, 3, H, W)`` LDR in [0, 1], H and W multiples of ``2**levels``.
+
+        Returns:
+            ``(B, 3, H, W)`` in [0, 1].
+
+        Raises:
+            DTypeError, ShapeError: see :meth:`check_input`.
+        """
+        return torch.sigmoid(self.logits(ldr))
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def label(hdr: torch.Tensor) -> torch.Tensor:
+    """The training label of an HDR image in EV-0 units: ``hdr / (1 + hdr)``, in [0, 1).
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0`` in EV-0 units (as
+            :class:`~hdrlab.data.datasets.MetaTasks` returns it; 1 = white of the EV-0 shot).
+
+    Returns:
+        Same shape, in [0, 1): 0.5 at the EV-0 white point.
+
+    Raises:
+        ShapeError, DTypeError, RangeError: see :func:`hdrlab.validate.check_radiance`.
+
+    Example:
+        >>> label(torch.tensor([0.0, 1.0, 3.0]).view(3, 1, 1)).flatten().tolist()
+        [0.0, 0.5, 0.75]
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    check_radiance(hdr, "HDR")
+    return hdr / (1 + hdr)
+
+
+def decode(pred: torch.Tensor) -> torch.Tensor:
+    """Linear radiance in EV-0 units from a :func:`label`-encoded prediction: ``pred / (1 - pred)``.
+
+    Args:
+        pred: ``(*, 3, H, W)`` in [0, 1), e.g. a :class:`MetaUNet` output.
+
+    Returns:
+        Same shape, ``>= 0``, unbounded.
+
+    Raises:
+        ShapeError, DTypeError: see :func:`hdrlab.validate.check_ldr`.
+        RangeError: values outside [0, 1), or a value of exactly 1 (the sigmoid
+            saturated in float32: decode ``exp(model.logits(ldr))`` instead).
+
+    Example:
+        >>> decode(torch.tensor([0.0, 0.5, 0.75]).view(3, 1, 1)).flatten().tolist()
+        [0.0, 1.0, 3.0]
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    check_ldr(pred, "prediction")
+    if bool((pred >= 1).any()):
+        raise RangeError(describe("predictions < 1 (1 decodes to infinite radiance)", f"{int((pred >= 1).sum())} "
+                                  "values of exactly 1", "Decode torch.exp(model.logits(ldr)) instead."))
+    return pred / (1 - pred)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+class _TaskLoss(nn.Module):
+    """A loss of :data:`LOSSES` on label-domain images in [0, 1] (a module so LPIPS moves with ``.to``)."""
+
+    def __init__(self, name: str, cosine_weight: float, lpips_pretrained: bool | str) -> None:
+        super().__init__()
+        self.name, self.cosine_weight = name, cosine_weight
+        self.lpips = LPIPS("vgg", pretrained=lpips_pretrained) if name != "expandnet" else None
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.lpips is None:
+            return expandnet_loss(pred, target, self.cosine_weight)
+        perceptual = self.lpips(pred, target).mean()
+        return perceptual + l1_loss(pred, target) if self.name == "lpips+l1" else perceptual
+
+
+def make_loss(name: str, *, cosine_weight: float = 5.0,
+              lpips_pretrained: bool | str = "auto") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss ``loss(pred, target) -> 0-dim tensor`` between label-domain images (the paper's Table 2).
+
+    - ``"expandnet"``: ``L1 + cosine_weight * (1 - mean cosine similarity of RGB vectors)``.
+    - ``"lpips"``: LPIPS with the VGG backbone (the paper's) on the label-domain
+      images, which are display images in [0, 1] already.
+    - ``"lpips+l1"``: LPIPS + L1, weights 1 and 1.
+
+    Args:
+        name: one of :data:`LOSSES`.
+        cosine_weight: lambda of the ExpandNet loss, >= 0.
+        lpips_pretrained: ``True``, ``False`` or ``"auto"`` (see
+            :class:`hdrlab.metrics.LPIPS`: offline, ``"auto"`` prints that random features are used).
+
+    Returns:
+        An ``nn.Module`` called as ``loss(pred, target)`` with ``(B, 3, H, W)``
+        tensors in [0, 1] (H, W >= 16 for LPIPS); move it to the model's device.
+
+    Raises:
+        ChoiceError: unknown ``name`` or ``lpips_pretrained``.
+        RangeError: a negative ``cosine_weight``.
+        MissingWeightsError: ``lpips_pretrained=True`` without the VGG weights.
+
+    Example:
+        >>> x, y = torch.full((1, 3, 16, 16), 0.5), torch.full((1, 3, 16, 16), 0.25)
+        >>> round(float(make_loss("expandnet")(x, y)), 6)  # same colour direction: L1 only
+        0.25
+
+    References:
+        Marnerides et al., "ExpandNet", 2018 (eq. 5); Zhang et al., "LPIPS", CVPR 2018.
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    _check_choice(name, LOSSES, "loss", "Use 'expandnet' (the reference), 'lpips' or 'lpips+l1'.")
+    if isinstance(cosine_weight, bool) or not isinstance(cosine_weight, (int, float)) or not cosine_weight >= 0:
+        raise RangeError(describe("cosine_weight >= 0", repr(cosine_weight), "Use 5 (the reference)."))
+    return _TaskLoss(name, float(cosine_weight), lpips_pretrained)
+
+
+def _as_loss(loss: str | Callable) -> Callable:
+    if isinstance(loss, str):
+        return make_loss(loss)
+    if not callable(loss):
+        raise DTypeError(describe("loss as a name in LOSSES or a callable (pred, target) -> loss",
+                                  type(loss).__name__, "Pass e.g. loss=make_loss('expandnet')."))
+    return loss
+
+
+# ----------------------------------------------------------------------------- MAML
+
+
+class FunctionalLearner:
+    """A model with fast weights: ``learner(ldr)`` runs ``functional_call(model, params, ldr)``.
+
+    Attributes:
+        model: the network whose structure (and meta-parameters' names) is used.
+        params: ``{name: tensor}`` fast weights (differentiable w.r.t. the meta-parameters unless detached).
+    """
+
+    def __init__(self, model: nn.Module, params: dict[str, torch.Tensor]) -> None:
+        self.model, self.params = model, params
+
+    def __call__(self, ldr: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, self.params, (ldr,))
+
+
+def _import_learn2learn():
+    try:
+        import learn2learn as l2l
+    except ImportError as err:
+        raise ChoiceError(describe("the learn2learn package for backend='learn2learn'", f"ImportError: {err}",
+                                   f"Install it as scripts/setup.sh does ({_L2L_INSTALL}), "
+                                   "or use backend='functional' (same results, no dependency).")) from err
+    return l2l
+
+
+def _functional_adapt(model, support_ldr, support_labels, steps, inner_lr, loss, first_order, create_graph):
+    params = dict(model.named_parameters())
+    for _ in range(steps):
+        step_loss = loss(functional_call(model, params, (support_ldr,)), support_labels)
+        grads = torch.autograd.grad(step_loss, list(params.values()), create_graph=create_graph and not first_order)
+        params = {name: p - inner_lr * g for (name, p), g in zip(params.items(), grads)}
+        if not create_graph:
+            params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    return FunctionalLearner(model, params)
+
+
+def _learn2learn_adapt(model, support_ldr, support_labels, steps, inner_lr, loss, first_order, create_graph):
+    l2l = _import_learn2learn()
+    # allow_nograd=True takes the branch of MAML.adapt that raises errors instead of printing them.
+    learner = l2l.algorithms.MAML(model, lr=inner_lr, first_order=first_order, allow_nograd=True).clone()
+    for _ in range(steps):
+        learner.adapt(loss(learner(support_ldr), support_labels))
+        if not create_graph:
+            l2l.utils.detach_module(learner, keep_requires_grad=True)
+    return learner
+
+
+def adapt(
+    model: nn.Module,
+    support_ldr: torch.Tensor,
+    support_labels: torch.Tensor,
+    *,
+    steps: int,
+    inner_lr: float,
+    loss: str | Callable = "expandnet",
+    backend: str = "functional",
+    first_order: bool = False,
+    create_graph: bool | None = None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """MAML's inner loop: ``steps`` SGD steps of ``loss`` on one task's support set, from the model's weights.
+
+    ``theta_{k+1} = theta_k - inner_lr * grad loss(f(support_ldr; theta_k), support_labels)``.
+    The model itself is not changed. Second order (default): the outer loss can be
+    differentiated through the steps; ``first_order=True`` treats each inner
+    gradient as a constant (FOMAML). Gradients are enabled inside even under
+    ``torch.no_grad()`` (evaluation needs the inner gradients).
+
+    Args:
+        model: the meta-parameters, e.g. a :class:`MetaUNet`.
+        support_ldr: ``(K, 3, H, W)`` LDR in [0, 1]: the support exposures, one batch (per-task BatchNorm statistics).
+        support_labels: ``(K, 3, H, W)`` :func:`label`-encoded HDR in [0, 1].
+        steps: inner steps, >= 0 (0 returns the meta-parameters unchanged: the "single shot").
+        inner_lr: SGD step size, > 0.
+        loss: a name in :data:`LOSSES` or a callable ``(pred, target) -> loss``.
+        backend: ``"functional"`` (``torch.func.functional_call`` fast weights) or
+            ``"learn2learn"`` (``l2l.algorithms.MAML(...).clone()`` / ``.adapt(loss)``).
+        first_order: drop the second-order terms.
+        create_graph: keep the adapted weights differentiable w.r.t. the
+            meta-parameters (None: True). False detaches them after every step:
+            plain fine-tuning, what evaluation uses.
+
+    Returns:
+        The adapted learner, a callable ``ldr (B, 3, H, W) -> prediction``: a
+        :class:`FunctionalLearner` or the adapted learn2learn clone.
+
+    Raises:
+        ShapeError, DTypeError, RangeError: invalid support images or labels, or they differ in shape.
+        DTypeError, RangeError: ``steps`` not an int >= 0, ``inner_lr`` not positive.
+        ChoiceError: unknown backend, or learn2learn not installed (the message gives the install command).
+
+    Example:
+        >>> model, ldr = MetaUNet(base_width=4), torch.rand(2, 3, 16, 16)
+        >>> learner = adapt(model, ldr, torch.rand(2, 3, 16, 16), steps=2, inner_lr=0.1)
+        >>> bool(torch.equal(learner(ldr), model(ldr)))
+        False
+
+    References:
+        Finn et al., "MAML", ICML 2017, Algorithm 2; learn2learn's ``MAML``.
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    check_ldr(support_ldr, "support LDR")
+    check_ldr(support_labels, "support labels")
+    if support_ldr.shape != support_labels.shape or support_ldr.dim() != 4:
+        raise ShapeError(describe("support LDR and labels of the same shape (K, 3, H, W)",
+                                  f"{tuple(support_ldr.shape)} and {tuple(support_labels.shape)}",
+                                  "Pass one task's support set; encode its HDR with label()."))
+    _check_int(steps, "steps", 0)
+    check_positive(inner_lr, "inner_lr")
+    _check_choice(backend, BACKENDS, "backend", "Use 'functional' (no dependency) or 'learn2learn'.")
+    run = _functional_adapt if backend == "functional" else _learn2learn_adapt
+    with torch.enable_grad():
+        return run(model, support_ldr, support_labels, steps, float(inner_lr), _as_loss(loss), bool(first_order),
+                   True if create_graph is None else bool(create_graph))
+
+
+def meta_loss(
+    model: nn.Module,
+    tasks: Mapping[str, torch.Tensor],
+    *,
+    steps: int = 3,
+    inner_lr: float = 0.01,
+    loss: str | Callable = "expandnet",
+    backend: str = "functional",
+    first_order: bool = False,
+) -> torch.Tensor:
+    """MAML's outer objective on a meta-batch: the query loss after adaptation, averaged over the tasks.
+
+    For each task ``b``: :func:`adapt` on ``(support_ldr[b], label(support_hdr[b]))``,
+    then ``loss(adapted(query_ldr[b]), label(query_hdr[b]))``. This is the step
+    function :func:`train_metahdr` gives :func:`hdrlab.train.fit`; whether the
+    support labels are true or simulated is decided by the dataset
+    (:class:`WithSimulatedLabels`).
+
+    Args:
+        model: the meta-parameters, e.g. a :class:`MetaUNet`.
+        tasks: a collated batch of :class:`~hdrlab.data.datasets.MetaTasks` items:
+            ``support_ldr``/``support_hdr`` ``(B, K, 3, S, S)``, ``query_ldr``/``query_hdr`` ``(B, Q, 3, S, S)``.
+        steps, inner_lr, loss, backend, first_order: see :func:`adapt`.
+
+    Returns:
+        0-dim tensor, differentiable w.r.t. the meta-parameters.
+
+    Raises:
+        ShapeError: missing keys or inconsistent shapes; see :func:`adapt` and :func:`label`.
+
+    Example:
+        >>> batch = torch.utils.data.default_collate([held_out_tasks("quick")[i] for i in range(2)])
+        >>> meta_loss(MetaUNet(base_width=4), batch, steps=1, inner_lr=0.01).shape
+        torch.Size([])
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    support_ldr, support_hdr, query_ldr, query_hdr = _task_tensors(tasks)
+    loss = _as_loss(loss)
+    total = support_ldr.new_zeros(())
+    for index in range(support_ldr.shape[0]):
+        learner = adapt(model, support_ldr[index], label(support_hdr[index]), steps=steps, inner_lr=inner_lr,
+                        loss=loss, backend=backend, first_order=first_order)
+        total = total + loss(learner(query_ldr[index]), label(query_hdr[index]))
+    return total / support_ldr.shape[0]
+
+
+def supervised_loss(model: nn.Module, tasks: Mapping[str, torch.Tensor], *,
+                    loss: str | Callable = "expandnet") -> torch.Tensor:
+    """The non-meta baseline's objective: the loss on every support and query image, as plain supervised pairs.
+
+    Each task's support images form one batch and its query another (the
+    BatchNorm statistics of adaptation and prediction, as in :func:`meta_loss`);
+    the result is the mean over all images of the meta-batch.
+
+    Args:
+        model: a :class:`MetaUNet`.
+        tasks: a collated batch of :class:`~hdrlab.data.datasets.MetaTasks` items (see :func:`meta_loss`).
+        loss: a name in :data:`LOSSES` or a callable.
+
+    Returns:
+        0-dim tensor.
+
+    Example:
+        >>> batch = torch.utils.data.default_collate([held_out_tasks("quick")[0]])
+        >>> supervised_loss(MetaUNet(base_width=4), batch).shape
+        torch.Size([])
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    support_ldr, support_hdr, query_ldr, query_hdr = _task_tensors(tasks)
+    loss = _as_loss(loss)
+    support, query = support_ldr.shape[1], query_ldr.shape[1]
+    total = support_ldr.new_zeros(())
+    for index in range(support_ldr.shape[0]):
+        total = total + support * loss(model(support_ldr[index]), label(support_hdr[index]))
+        total = total + query * loss(model(query_ldr[index]), label(query_hdr[index]))
+    return total / (support_ldr.shape[0] * (support + query))
+
+
+def _task_tensors(tasks: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    keys = ("support_ldr", "support_hdr", "query_ldr", "query_hdr")
+    if not isinstance(tasks, Mapping) or any(key not in tasks for key in keys):
+        got = sorted(tasks) if isinstance(tasks, Mapping) else type(tasks).__name__
+        raise ShapeError(describe(f"a batch dict with {keys}", str(got), "Collate MetaTasks items (a DataLoader does)."))
+    tensors = tuple(tasks[key] for key in keys)
+    if any(not isinstance(t, torch.Tensor) or t.dim() != 5 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
+        raise ShapeError(describe("(B, K, 3, S, S) support and (B, Q, 3, S, S) query tensors",
+                                  str([tuple(getattr(t, "shape", ())) for t in tensors]),
+                                  "Pass a collated batch; for one task use default_collate([task])."))
+    return tensors
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class WithSimulatedLabels(Dataset):
+    """MetaTasks whose support labels are ExpandNet's predictions instead of the true HDR (the paper's HDR-CNN labels).
+
+    For each item, ``support_hdr`` is replaced by
+    :func:`hdrlab.methods.expandnet.predict` of each support LDR (radiance in
+    that shot's exposure units) divided by ``2**support_ev`` (to EV-0 units, the
+    unit of the true label). The query (and its true HDR) is unchanged. Each
+    item is computed once and cached.
+
+    Args:
+        tasks: a :class:`~hdrlab.data.datasets.MetaTasks` (or any dataset of such items).
+        expandnet_model: a trained :class:`~hdrlab.methods.expandnet.ExpandNet` with ``target="exposure"``.
+
+    Raises:
+        DTypeError: ``expandnet_model`` is not an ExpandNet.
+        ChoiceError: an ExpandNet trained with ``target="max"`` (its output has no exposure scale).
+
+    Example:
+        >>> tasks = WithSimulatedLabels(held_out_tasks("quick"), expandnet.ExpandNet(width=4))
+        >>> tasks[0]["support_hdr"].shape
+        torch.Size([2, 3, 32, 32])
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+
+    def __init__(self, tasks: Dataset, expandnet_model: nn.Module) -> None:
+        _check_expandnet(expandnet_model)
+        self.tasks, self.expandnet_model = tasks, expandnet_model
+        self._cache: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self.tasks)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict:
+        if index not in self._cache:
+            item = dict(self.tasks[index])
+            scale = 2.0 ** item["support_ev"].view(-1, 1, 1, 1)
+            item["support_hdr"] = expandnet.predict(self.expandnet_model, item["support_ldr"]) / scale
+            self._cache[index] = item
+        return self._cache[index]
+
+
+def _check_expandnet(model: object) -> None:
+    if model is None:
+        raise DTypeError(describe(
+            "a trained ExpandNet for simulated labels", "expandnet_model=None",
+            "Train one with hdrlab.methods.expandnet.train_expandnet(out_dir) (or `python -m hdrlab train expandnet "
+            "--out DIR`) and load it with expandnet.load_trained(DIR); or use labels='true'."))
+    if not isinstance(model, expandnet.ExpandNet):
+        raise DTypeError(describe("an hdrlab ExpandNet", type(model).__name__,
+                                  "Pass the model of expandnet.train_expandnet or expandnet.load_trained."))
+    if model.target != "exposure":
+        raise ChoiceError(describe("an ExpandNet trained with target='exposure'", f"target={model.target!r}",
+                                   "Max-normalised output has no exposure scale; train with the default target."))
+
+
+def held_out_tasks(profile: str = "auto", *, samples: int | None = None) -> MetaTasks:
+    """The evaluation tasks: fixed tiles of the test-split scenes, the middle exposure (EV 0) held out as the query.
+
+    Args:
+        profile: ``"auto"``, ``"quick"`` or ``"full"`` (crop size, scene size and count from :data:`PROFILES`).
+        samples: override the number of tasks.
+
+    Returns:
+        A :class:`~hdrlab.data.datasets.MetaTasks` with ``augment=False``: support EVs (-2, +2), query EV 0.
+
+    Raises:
+        ChoiceError: unknown profile.
+
+    Example:
+        >>> tasks = held_out_tasks("quick")
+        >>> len(tasks), tasks[0]["support_ev"].tolist(), tasks[0]["query_ev"].tolist()
+        (16, [-2.0, 2.0], [0.0])
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    settings = PROFILES[env.profile(profile)]
+    count = settings.eval_tasks if samples is None else samples
+    return MetaTasks("test", size=settings.eval_size, max_side=settings.eval_max_side, samples=count,
+                     evs=EVS, support=2, augment=False, seed=0)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _display(encoded: torch.Tensor) -> torch.Tensor:
+    return encoded ** (1 / DISPLAY_GAMMA)
+
+
+def _clipped_linear(encoded: torch.Tensor) -> torch.Tensor:
+    """The reference's metric domain: the decoded HDR clipped to [0, 1] (an encoded 1 decodes to inf, clipped to 1)."""
+    return (encoded / (1 - encoded)).clamp(max=1.0)
+
+
+def _scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Metrics of one label-domain prediction against the label-domain target."""
+    shown, wanted = _display(pred), _display(target)
+    linear, linear_target = _clipped_linear(pred), _clipped_linear(target)
+    return {"psnr": float(psnr(shown, wanted).mean()), "ssim": float(ssim(shown, wanted).mean()),
+            "psnr_linear": float(psnr(linear, linear_target).mean()),
+            "ssim_linear": float(ssim(linear, linear_target).mean())}
+
+
+def evaluate_tasks(
+    model: nn.Module,
+    tasks: Dataset,
+    *,
+    steps: int,
+    inner_lr: float,
+    loss: str | Callable = "expandnet",
+    adapt_labels: str = "true",
+    expandnet_model: nn.Module | None = None,
+    backend: str = "functional",
+) -> dict[str, dict[str, float]]:
+    """Score the query reconstructions of held-out tasks (the paper's Tables 1 and 2).
+
+    Rows (:data:`ROWS`): ``"ldr"`` (no reconstruction: the query LDR read as
+    EV-0 radiance), ``"single_shot"`` (the meta-parameters, no adaptation) and
+    ``"adapted"`` (after ``steps`` inner SGD steps on the task's support set,
+    labelled with the true HDR or ExpandNet's simulated HDR). Each task's query
+    is predicted on its own (per-task BatchNorm statistics). Metrics: ``psnr``,
+    ``ssim`` on ``label(hdr)**(1/2.2)``; ``psnr_linear``, ``ssim_linear`` on HDR
+    clipped to [0, 1] (the reference code's), means over the tasks.
+
+    Args:
+        model: a :class:`MetaUNet` (meta-parameters, or a conventionally trained one).
+        tasks: e.g. :func:`held_out_tasks`; crops of at least 11 px (SSIM).
+        steps: inner steps, >= 0.
+        inner_lr: inner SGD step size, > 0.
+        loss: the inner loss, a name in :data:`LOSSES` or a callable.
+        adapt_labels: ``"true"`` or ``"simulated"`` support labels (see :class:`WithSimulatedLabels`).
+        expandnet_model: the ExpandNet behind simulated labels.
+        backend: see :func:`adapt`.
+
+    Returns:
+        ``{row: {metric: mean}}`` for each of :data:`ROWS`.
+
+    Raises:
+        ChoiceError: unknown ``adapt_labels``; DTypeError: simulated labels without an ExpandNet.
+
+    Example:
+        >>> scores = evaluate_tasks(MetaUNet(), held_out_tasks("quick", samples=1), steps=1, inner_lr=0.01)
+        >>> sorted(scores), sorted(scores["adapted"])
+        (['adapted', 'ldr', 'single_shot'], ['psnr', 'psnr_linear', 'ssim', 'ssim_linear'])
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    _check_choice(adapt_labels, LABELS, "adapt_labels", "Use 'true' or 'simulated'.")
+    if adapt_labels == "simulated":
+        tasks = WithSimulatedLabels(tasks, expandnet_model)  # type: ignore[arg-type]
+    loss = _as_loss(loss)
+    device = next(model.parameters()).device
+    sums = {row: dict.fromkeys(_METRICS, 0.0) for row in ROWS}
+    for index in range(len(tasks)):  # type: ignore[arg-type]
+        task = tasks[index]
+        query, target = task["query_ldr"].to(device), label(task["query_hdr"].to(device))
+        learner = adapt(model, task["support_ldr"].to(device), label(task["support_hdr"].to(device)), steps=steps,
+                        inner_lr=inner_lr, loss=loss, backend=backend, first_order=True, create_graph=False)
+        with torch.no_grad():
+            preds = {"ldr": label(query), "single_shot": model(query), "adapted": learner(query)}
+        for row, pred in preds.items():
+            for metric, value in _scores(pred, target).items():
+                sums[row][metric] += value
+    return {row: {metric: total / len(tasks) for metric, total in metrics.items()}  # type: ignore[arg-type]
+            for row, metrics in sums.items()}
+
+
+def results_table(rows: Mapping[str, Mapping[str, float]], title: str = "") -> str:
+    """A plain-text table of ``{row: {metric: value}}``, one line per row, metrics as columns.
+
+    Args:
+        rows: e.g. the output of :func:`evaluate_tasks`, or rows gathered from several runs.
+        title: an optional first line.
+
+    Returns:
+        The table (PSNR in dB with 2 decimals, other metrics with 4).
+
+    Raises:
+        DTypeError: ``rows`` is not a mapping of mappings of numbers.
+
+    Example:
+        >>> print(results_table({"ldr": {"psnr": 20.0, "ssim": 0.8}, "adapted": {"psnr": 25.5}}))
+        row          psnr    ssim
+        ldr         20.00  0.8000
+        adapted     25.50       -
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    if not isinstance(rows, Mapping) or not all(isinstance(v, Mapping) for v in rows.values()):
+        raise DTypeError(describe("rows as {row: {metric: value}}", type(rows).__name__, "Pass evaluate_tasks(...)."))
+    columns = list(dict.fromkeys(metric for metrics in rows.values() for metric in metrics))
+    first = max([3, *map(len, rows)]) + 2
+    widths = [max(len(column), 6) + 2 for column in columns]
+    lines = [title] if title else []
+    lines.append("row".ljust(first) + "".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for name, metrics in rows.items():
+        cells = [_cell(metrics.get(column), column).rjust(width) for column, width in zip(columns, widths)]
+        lines.append(str(name).ljust(first) + "".join(cells))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: object, column: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(describe(f"a number in column {column!r}", type(value).__name__, "Pass floats."))
+    return f"{value:.2f}" if column.startswith("psnr") else f"{value:.4f}"
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _settings(profile: str, steps: int | None) -> Settings:
+    settings = PROFILES[env.profile(profile)]
+    if steps is None:
+        return settings
+    _check_int(steps, "steps", 1)
+    return replace(settings, meta_iterations=steps, eval_every=min(settings.eval_every, steps),
+                   checkpoint_every=min(settings.checkpoint_every, steps))
+
+
+def _flat_scores(model: nn.Module, **kwargs) -> dict[str, float]:
+    return {f"{metric}/{row}": value for row, metrics in evaluate_tasks(model, **kwargs).items()
+            for metric, value in metrics.items()}
+
+
+def _fit(kind: str, step: Callable, out_dir, profile, labels, loss, expandnet_model, resume, steps, device, seed,
+         progress, backend) -> tuple[MetaUNet, train.FitResult]:
+    """Shared body of :func:`train_metahdr` and :func:`train_conventional`."""
+    _check_choice(labels, LABELS, "labels", "Use 'true' or 'simulated' (with expandnet_model).")
+    settings = _settings(profile, steps)
+    settings = replace(settings, loss=settings.loss if loss is None else loss)
+    _check_choice(settings.loss, LOSSES, "loss", "Use 'expandnet', 'lpips' or 'lpips+l1'.")
+    _check_choice(backend, BACKENDS, "backend", "Use 'functional' or 'learn2learn'.")
+    if labels == "simulated":
+        _check_expandnet(expandnet_model)
+    env.seed_everything(seed)
+    model = MetaUNet(settings.base_width)
+    data = MetaTasks("train", size=settings.size, max_side=settings.max_side, samples=settings.samples,
+                     evs=EVS, support=2, augment=True, seed=seed)
+    if labels == "simulated":
+        data = WithSimulatedLabels(data, expandnet_model)  # type: ignore[assignment]
+    task_loss = make_loss(settings.loss, cosine_weight=settings.cosine_weight).to(env.device(device))
+    evaluate = functools.partial(_flat_scores, tasks=held_out_tasks(profile), steps=settings.inner_steps,
+                                 inner_lr=settings.inner_lr, loss=task_loss, adapt_labels=labels,
+                                 expandnet_model=expandnet_model, backend=backend)
+    out = Path(out_dir)
+    if train.is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"method": kind, "labels": labels, "backend": backend, **asdict(settings)}
+        (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    result = train.fit(
+        model, data, functools.partial(step, settings=settings, loss=task_loss, backend=backend),
+        steps=settings.meta_iterations, batch_size=settings.meta_batch,
+        optimizer=functools.partial(torch.optim.Adam, lr=settings.meta_lr),
+        evaluate=evaluate, eval_every=settings.eval_every, out_dir=out, checkpoint_every=settings.checkpoint_every,
+        resume=resume, device=device, seed=seed, progress=progress,
+    )
+    return model.eval(), result
+
+
+def _meta_step(model, batch, *, settings: Settings, loss, backend):
+    return meta_loss(model, batch, steps=settings.inner_steps, inner_lr=settings.inner_lr, loss=loss,
+                     backend=backend, first_order=settings.first_order)
+
+
+def _supervised_step(model, batch, *, settings: Settings, loss, backend):
+    return supervised_loss(model, batch, loss=loss)
+
+
+def train_metahdr(
+    out_dir: str | os.PathLike,
+    profile: str = "auto",
+    *,
+    labels: str = "true",
+    loss: str | None = None,
+    expandnet_model: nn.Module | None = None,
+    resume: bool = False,
+    steps: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: str = "auto",
+    backend: str = "functional",
+) -> tuple[MetaUNet, train.FitResult]:
+    """Meta-train MetaHDR's U-Net with MAML through :func:`hdrlab.train.fit`, evaluating on held-out tasks.
+
+    Data: :class:`~hdrlab.data.datasets.MetaTasks` of the training scenes
+    (random crops, flips, response curves; EVs -2/0/+2 with a random query
+    exposure), support labels true or simulated; each optimizer step is one
+    meta-update: :func:`meta_loss` over ``meta_batch`` tasks, Adam(``meta_lr``)
+    on the meta-parameters, which are what the checkpoints hold. Evaluation:
+    :func:`evaluate_tasks` on :func:`held_out_tasks`, flattened to
+    ``{"psnr/adapted": ..., "ssim/ldr": ..., ...}`` in ``result.last_eval``.
+    Writes ``settings.json``, ``metrics.csv`` and ``checkpoints/`` to ``out_dir``.
+
+    Args:
+        out_dir: run folder.
+        profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
+        labels: support labels, ``"true"`` or ``"simulated"`` (needs ``expandnet_model``).
+        loss: one of :data:`LOSSES` (inner and outer loss); None: the profile's (``"expandnet"``).
+        expandnet_model: a trained ExpandNet for ``labels="simulated"``.
+        resume: continue from the latest checkpoint in ``out_dir``.
+        steps: override the number of meta-iterations.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+        seed: seeds the weights and the task order.
+        progress: see :func:`hdrlab.train.fit`.
+        backend: MAML implementation, ``"functional"`` (default) or ``"learn2learn"``.
+
+    Returns:
+        ``(model, result)``: the meta-parameters (a :class:`MetaUNet` in eval mode) and the fit result.
+
+    Raises:
+        ChoiceError: unknown profile, labels, loss, backend or device.
+        DTypeError: ``labels="simulated"`` without an ExpandNet (the message says how to train one).
+        MissingFileError: ``resume`` without a checkpoint.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as run:
+        ...     model, result = train_metahdr(run, "quick", steps=1, progress="none")
+        >>> result.step, "psnr/adapted" in result.last_eval
+        (1, True)
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    return _fit("metahdr", _meta_step, out_dir, profile, labels, loss, expandnet_model, resume, steps, device, seed,
+                progress, backend)
+
+
+def train_conventional(
+    out_dir: str | os.PathLike,
+    profile: str = "auto",
+    *,
+    labels: str = "true",
+    loss: str | None = None,
+    expandnet_model: nn.Module | None = None,
+    resume: bool = False,
+    steps: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: str = "auto",
+    backend: str = "functional",
+) -> tuple[MetaUNet, train.FitResult]:
+    """The non-meta baseline: the same U-Net trained on the same tasks as plain supervised pairs.
+
+    Same data, labels, loss, optimizer (Adam, ``meta_lr``), batch (``meta_batch``
+    tasks, i.e. all their support and query images) and number of optimizer
+    steps (``meta_iterations``) as :func:`train_metahdr`; only the objective
+    differs (:func:`supervised_loss` instead of :func:`meta_loss`). Each step
+    sees the same images as a meta-update but costs about a quarter of it (no
+    inner loop). Evaluation is identical: the ``"adapted"`` row fine-tunes on
+    each test task's support set with the same inner steps and learning rate.
+
+    Args:
+        out_dir, profile, labels, loss, expandnet_model, resume, steps, device, seed, progress: see :func:`train_metahdr`.
+        backend: the MAML implementation used by the evaluation's fine-tuning.
+
+    Returns:
+        ``(model, result)`` as :func:`train_metahdr`.
+
+    Raises:
+        See :func:`train_metahdr`.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as run:
+        ...     model, result = train_conventional(run, "quick", steps=1, progress="none")
+        >>> result.step
+        1
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    return _fit("conventional", _supervised_step, out_dir, profile, labels, loss, expandnet_model, resume, steps,
+                device, seed, progress, backend)
+
+
+def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MetaUNet:
+    """The U-Net of a finished (or interrupted) run of :func:`train_metahdr` or :func:`train_conventional`.
+
+    Args:
+        run_dir: the run's ``out_dir``.
+        device: where to put the model.
+
+    Returns:
+        The meta-parameters (latest checkpoint) in a :class:`MetaUNet`, in eval mode.
+
+    Raises:
+        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+
+    Taught in: notebooks/02_metahdr.ipynb
+    """
+    run = Path(run_dir)
+    settings_file, checkpoint = run / "settings.json", train.latest_checkpoint(run)
+    if not settings_file.is_file() or checkpoint is None:
+        raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
+                                        "Train one: python -m hdrlab train metahdr --out DIR."))
+    model = MetaUNet(json.loads(settings_file.read_text())["base_width"])
+    train.load_weights(checkpoint, model)
+    return model.to(env.device(device)).eval()
