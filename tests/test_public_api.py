@@ -50,6 +50,11 @@ PUBLIC = {
     "hdrlab.methods.expandnet": ["PROFILES", "BASELINES", "TARGETS", "Settings", "ExpandNet", "encode_target",
                                  "loss_terms", "predict", "held_out_pairs", "evaluate", "train_expandnet",
                                  "load_trained", "load_reference_weights", "REFERENCE_WEIGHTS_URL"],
+    "hdrlab.methods.metahdr": ["PROFILES", "Settings", "EVS", "HEADS", "BACKENDS", "LABELS", "LOSSES", "ROWS",
+                               "DISPLAY_GAMMA", "MetaUNet", "label", "decode", "make_loss", "FunctionalLearner",
+                               "adapt", "meta_loss", "supervised_loss", "WithSimulatedLabels", "held_out_tasks",
+                               "evaluate_tasks", "results_table", "train_metahdr", "train_conventional",
+                               "load_trained"],
 }
 
 

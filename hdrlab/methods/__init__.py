@@ -1,7 +1,8 @@
 """One module per method the course trains: model, loss, training step, evaluation protocol.
 
 :mod:`hdrlab.methods.expandnet` is the single-image LDR->HDR baseline every
-chapter compares against (and MetaHDR's simulated-label generator).
+chapter compares against (and MetaHDR's simulated-label generator);
+:mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks).
 
 Example:
     >>> from hdrlab.methods import expandnet
@@ -12,6 +13,6 @@ Taught in: notebooks/02_metahdr.ipynb, 03_multi_exposure_generation.ipynb,
 04_differentiable_recursion.ipynb, 05_hybrid_autoencoder.ipynb
 """
 
-from hdrlab.methods import expandnet
+from hdrlab.methods import expandnet, metahdr
 
-__all__ = ["expandnet"]
+__all__ = ["expandnet", "metahdr"]

@@ -395,13 +395,20 @@ def decode(pred: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- losses
 
 
+@functools.lru_cache(maxsize=None)
+def _shared_lpips(pretrained: bool | str) -> LPIPS:
+    """One frozen LPIPS(vgg) per ``pretrained`` choice: it is a fixed metric, so every loss can share it
+    (built once, and offline the random-backbone notice is printed once)."""
+    return LPIPS("vgg", pretrained=pretrained)
+
+
 class _TaskLoss(nn.Module):
     """A loss of :data:`LOSSES` on label-domain images in [0, 1] (a module so LPIPS moves with ``.to``)."""
 
     def __init__(self, name: str, cosine_weight: float, lpips_pretrained: bool | str) -> None:
         super().__init__()
         self.name, self.cosine_weight = name, cosine_weight
-        self.lpips = LPIPS("vgg", pretrained=lpips_pretrained) if name != "expandnet" else None
+        self.lpips = _shared_lpips(lpips_pretrained) if name != "expandnet" else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.lpips is None:
