@@ -34,6 +34,7 @@ __all__ = [
     "check_stack",
     "check_positive",
     "check_nonnegative",
+    "check_int",
     "as_float_tensor",
 ]
 
@@ -161,6 +162,20 @@ def check_nonnegative(value: float, name: str) -> float:
     if not 0 <= value < float("inf"):
         raise RangeError(describe(f"{name} >= 0 and finite", repr(value), f"Pass a finite, non-negative {name}."))
     return float(value)
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """Check an int (not a bool) ``>= minimum`` (a count, a size, a seed) and return it.
+
+    Example:
+        >>> check_int(3, "steps", 1)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DTypeError(describe(f"{name} as an int", repr(value), f"Pass {name} as an int >= {minimum}."))
+    if value < minimum:
+        raise RangeError(describe(f"{name} >= {minimum}", repr(value), f"Pass {name} >= {minimum}."))
+    return value
 
 
 def check_exposure_times(times: object, n: int | None = None, name: str = "exposure times") -> None:

@@ -130,3 +130,14 @@ def test_every_error_is_an_hdrlab_error_and_a_builtin():
     for cls in (ShapeError, RangeError, ExposureError):
         assert issubclass(cls, HdrlabError) and issubclass(cls, ValueError)
     assert issubclass(DTypeError, TypeError)
+
+
+class TestCheckInt:
+    def test_returns_the_value(self):
+        assert validate.check_int(0, "seed", 0) == 0
+
+    @pytest.mark.parametrize("value, error", [(True, DTypeError), (2.0, DTypeError), ("3", DTypeError),
+                                              (-1, RangeError)])
+    def test_rejects(self, value, error):
+        with pytest.raises(error, match="seed"):
+            validate.check_int(value, "seed", 0)

@@ -67,7 +67,7 @@ from hdrlab.data.scenes import SPLITS, load_scene, random_crop, split_scenes
 from hdrlab.errors import ChoiceError, DTypeError, ExposureError, RangeError, ShapeError, describe
 from hdrlab.imaging.camera import NoiseModel, auto_exposure, expose, simulate_brackets
 from hdrlab.imaging.crf import ResponseCurve, check_bit_depth, get_response_curve
-from hdrlab.validate import as_float_tensor, check_nonnegative, check_positive
+from hdrlab.validate import as_float_tensor, check_int, check_nonnegative, check_positive
 
 __all__ = [
     "DEFAULT_CRFS",
@@ -97,17 +97,8 @@ SPLIT_SEED = 0
 _UNITS = ("ev", "s")
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """An int (not a bool) ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DTypeError(describe(f"{name} as an int", repr(value), f"Pass {name} as an int >= {minimum}."))
-    if value < minimum:
-        raise RangeError(describe(f"{name} >= {minimum}", repr(value), f"Pass {name} >= {minimum}."))
-    return value
-
-
 def _check_optional_int(value: object, name: str, minimum: int) -> int | None:
-    return None if value is None else _check_int(value, name, minimum)
+    return None if value is None else check_int(value, name, minimum)
 
 
 def _check_exposures(values: object, name: str, *, ascending: bool) -> tuple[float, ...]:
@@ -150,7 +141,7 @@ def item_generator(seed: int, index: int) -> torch.Generator:
 
     Taught in: notebooks/02_metahdr.ipynb, notebooks/03_multi_exposure_generation.ipynb
     """
-    words = np.random.SeedSequence([_check_int(seed, "seed", 0), _check_int(index, "index", 0)]).generate_state(2)
+    words = np.random.SeedSequence([check_int(seed, "seed", 0), check_int(index, "index", 0)]).generate_state(2)
     return torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
 
 
@@ -329,10 +320,10 @@ class SceneCrops(Dataset):
         augment: bool = True,
         seed: int = 0,
     ) -> None:
-        self.size = _check_int(size, "size", 1)
+        self.size = check_int(size, "size", 1)
         self.max_side = _check_optional_int(max_side, "max_side", 1)
-        self.samples = _check_int(samples, "samples", 1)
-        self.seed = _check_int(seed, "seed", 0)
+        self.samples = check_int(samples, "samples", 1)
+        self.seed = check_int(seed, "seed", 0)
         self.scenes = _resolve_scenes(scenes)
         self._curves = self._check_curves(crfs)
         self.crfs = [curve.name for curve in self._curves]
@@ -611,7 +602,7 @@ class MetaTasks(SceneCrops):
         if len(self.evs) < 2:
             raise ExposureError(describe("at least 2 evs (support and query)", str(list(self.evs)),
                                          "Pass e.g. evs=(-2.0, 0.0, 2.0)."))
-        self.support = _check_int(support, "support", 1)
+        self.support = check_int(support, "support", 1)
         if support > len(self.evs) - 1:
             raise RangeError(describe(f"support <= len(evs) - 1 = {len(self.evs) - 1}", repr(support),
                                       "One exposure is the query; lower support or add exposures."))

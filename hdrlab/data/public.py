@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from hdrlab.data.datasets import DRTMO_TIMES, _check_int, _check_optional_int, _check_position, item_generator
+from hdrlab.data.datasets import DRTMO_TIMES, _check_optional_int, _check_position, item_generator
 from hdrlab.data.scenes import center_crop, random_crop, resize_area
 from hdrlab.errors import (
     ChoiceError,
@@ -68,7 +68,7 @@ from hdrlab.errors import (
     describe,
 )
 from hdrlab.io import HDR_EXTENSIONS, LDR_EXTENSIONS, read_hdr, read_ldr
-from hdrlab.validate import as_float_tensor, check_exposure_times, check_radiance
+from hdrlab.validate import as_float_tensor, check_exposure_times, check_int, check_radiance
 
 __all__ = [
     "CROPS",
@@ -164,7 +164,7 @@ class _FolderDataset(Dataset):
             raise ChoiceError(describe(f"crop in {CROPS}", repr(crop),
                                        "Use 'center' for evaluation, 'random' to train."))
         self.crop = crop
-        self.seed = _check_int(seed, "seed", 0)
+        self.seed = check_int(seed, "seed", 0)
 
     def _subfolder(self, name: str) -> Path:
         folder = self.root / name

@@ -85,7 +85,7 @@ from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError,
 from hdrlab.methods import expandnet
 from hdrlab.metrics import LPIPS, psnr, ssim
 from hdrlab.nn.losses import expandnet_loss, l1_loss
-from hdrlab.validate import check_ldr, check_positive, check_radiance
+from hdrlab.validate import check_int, check_ldr, check_positive, check_radiance
 
 __all__ = [
     "PROFILES",
@@ -208,14 +208,6 @@ def _check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) 
         raise ChoiceError(describe(f"{name} in {choices}", repr(value), fix))
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DTypeError(describe(f"{name} as an int", repr(value), f"Pass {name} as an int >= {minimum}."))
-    if value < minimum:
-        raise RangeError(describe(f"{name} >= {minimum}", repr(value), f"Pass {name} >= {minimum}."))
-    return value
-
-
 # ----------------------------------------------------------------------------- the network
 
 
@@ -277,8 +269,8 @@ class MetaUNet(nn.Module):
 
     def __init__(self, base_width: int = 8, levels: int = 4, head: str = "paper") -> None:
         super().__init__()
-        _check_int(base_width, "base_width", 1)
-        _check_int(levels, "levels", 1)
+        check_int(base_width, "base_width", 1)
+        check_int(levels, "levels", 1)
         _check_choice(head, HEADS, "head", "Use 'paper' (1x1 conv to RGB) or 'reference' (the released code).")
         self.base_width, self.levels, self.head = base_width, levels, head
         widths = [base_width * 2**level for level in range(levels)]
@@ -576,7 +568,7 @@ def adapt(
         raise ShapeError(describe("support LDR and labels of the same shape (K, 3, H, W)",
                                   f"{tuple(support_ldr.shape)} and {tuple(support_labels.shape)}",
                                   "Pass one task's support set; encode its HDR with label()."))
-    _check_int(steps, "steps", 0)
+    check_int(steps, "steps", 0)
     check_positive(inner_lr, "inner_lr")
     _check_choice(backend, BACKENDS, "backend", "Use 'functional' (no dependency) or 'learn2learn'.")
     run = _functional_adapt if backend == "functional" else _learn2learn_adapt
@@ -897,7 +889,7 @@ def _settings(profile: str, steps: int | None) -> Settings:
     settings = PROFILES[env.profile(profile)]
     if steps is None:
         return settings
-    _check_int(steps, "steps", 1)
+    check_int(steps, "steps", 1)
     return replace(settings, meta_iterations=steps, eval_every=min(settings.eval_every, steps),
                    checkpoint_every=min(settings.checkpoint_every, steps))
 
