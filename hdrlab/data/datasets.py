@@ -10,6 +10,9 @@ through one response curve drawn from ``crfs``. Five datasets share one base:
 - :class:`BracketStacks`: a full bracket, e.g. DrTMO's 9 exposures in half stops;
 - :class:`MetaTasks`: one meta-learning task per item (support exposures with HDR labels, a held-out query).
 
+:class:`StackPairs` draws exposure pairs from any dataset of stacks (the real
+DrTMO brackets of :mod:`hdrlab.data.public`, or :class:`BracketStacks`).
+
 Radiance scale (every dataset follows it): scene radiance has arbitrary
 units, so each item measures a reference time ``t_ref`` on its crop
 (:func:`~hdrlab.imaging.camera.auto_exposure`, 18 % grey: that shot is EV 0)
@@ -80,6 +83,7 @@ __all__ = [
     "LDRHDRPairs",
     "MetaTasks",
     "SceneCrops",
+    "StackPairs",
     "item_generator",
     "simulate_drtmo_stack",
 ]
@@ -633,3 +637,93 @@ class MetaTasks(SceneCrops):
             "scene": crop.scene,
             "crf": crop.crf,
         }
+
+
+class StackPairs(Dataset):
+    """Exposure pairs drawn from the stacks of another dataset, e.g. the real DrTMO brackets.
+
+    Item ``i`` reads stack ``i % len(stacks)`` and draws, from the generator of
+    ``(seed, i)``, one ordered pair of its exposures with ``min_gap <= |EV gap| <= max_gap``
+    (EVs rounded to 1e-6 stops, so half-stop gaps are exactly 0.5), a ``size`` crop
+    (random with ``augment``, else central) and, with ``augment``, one flip/rotation,
+    the same for both images. Every visit of a stack thus gets a new crop. The items
+    have the keys of :class:`ExposurePairs` that need no HDR, so the same training
+    step reads both.
+
+    Args:
+        stacks: a dataset whose items hold ``stack`` ``(N, 3, H, W)`` in [0, 1] and
+            ``times`` ``(N,)`` ascending seconds, e.g. :class:`hdrlab.data.public.DrTMOBrackets`
+            (whole images: let ``size`` crop) or :class:`BracketStacks`.
+        size: side of the square crops (None: whole images).
+        samples: virtual epoch length (None: ``len(stacks)``).
+        min_gap: smallest EV gap (>= 0; pairs of equal times are never drawn).
+        max_gap: largest EV gap, or None for no limit.
+        augment: random flips and 90-degree rotations.
+        seed: an int ``>= 0``.
+
+    Returns (per item):
+        dict with ``ldr_a``, ``ldr_b`` ``(3, H, W)``, ``time_a``, ``time_b``, ``ev_a``, ``ev_b``
+        (0-d tensors; EVs relative to the stack's middle exposure) and ``scene``.
+
+    Raises:
+        RangeError: invalid gaps, or a stack without a pair within them.
+        DTypeError: a non-integer ``size``, ``samples`` or ``seed``.
+        ShapeError: a stack smaller than ``size``.
+
+    Example:
+        >>> stacks = BracketStacks(["pmndrs_sky"], size=32, max_side=64, samples=2)
+        >>> item = StackPairs(stacks, size=16, min_gap=1.0)[0]
+        >>> abs(float(item["ev_b"] - item["ev_a"])) >= 1.0, item["ldr_a"].shape
+        (True, torch.Size([3, 16, 16]))
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+
+    def __init__(self, stacks: Dataset, *, size: int | None = None, samples: int | None = None,
+                 min_gap: float = 0.5, max_gap: float | None = None, augment: bool = True, seed: int = 0) -> None:
+        self.stacks = stacks
+        self.size = _check_optional_int(size, "size", 1)
+        self.samples = len(stacks) if samples is None else check_int(samples, "samples", 1)
+        self.min_gap = check_nonnegative(min_gap, "min_gap")
+        self.max_gap = math.inf if max_gap is None else check_nonnegative(max_gap, "max_gap")
+        if self.max_gap < self.min_gap:
+            raise RangeError(describe("max_gap >= min_gap", f"max_gap={max_gap!r} < min_gap={min_gap!r}",
+                                      "Raise max_gap, or pass max_gap=None for no upper limit."))
+        self.augment = bool(augment)
+        self.seed = check_int(seed, "seed", 0)
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, index: int) -> dict:
+        position = _check_position(index, self.samples, "Raise samples= for a longer virtual epoch.")
+        item = self.stacks[position % len(self.stacks)]
+        times = item["times"]
+        evs = torch.log2(times.double() / float(times[len(times) // 2])).mul(1e6).round().div(1e6)
+        pairs = [(a, b) for a in range(len(times)) for b in range(len(times))
+                 if a != b and self.min_gap <= abs(float(evs[a] - evs[b])) <= self.max_gap]
+        if not pairs:
+            raise RangeError(describe(f"a pair of exposures {evs.tolist()} with a gap in "
+                                      f"[{self.min_gap:g}, {self.max_gap:g}] stops", "none",
+                                      "Widen the gap limits."))
+        generator = item_generator(self.seed, position)
+        a, b = pairs[_choice(len(pairs), generator)]
+        images = self._crop(item["stack"][[a, b]], generator)
+        if self.augment:
+            images = _random_dihedral(images, generator)
+        return {"ldr_a": images[0].contiguous(), "ldr_b": images[1].contiguous(), "time_a": times[a].float(),
+                "time_b": times[b].float(), "ev_a": evs[a].float(), "ev_b": evs[b].float(),
+                "scene": item.get("scene", "")}
+
+    def _crop(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The item's ``size`` window of ``(2, 3, H, W)`` images: random with ``augment``, else central."""
+        if self.size is None:
+            return images
+        height, width = images.shape[-2:]
+        if min(height, width) < self.size:
+            raise ShapeError(describe(f"stacks of at least {self.size} x {self.size} pixels",
+                                      f"size {(height, width)}", f"Lower size to <= {min(height, width)}."))
+        if self.augment:
+            return random_crop(images, (self.size, self.size), generator)
+        top, left = (height - self.size) // 2, (width - self.size) // 2
+        return images[..., top : top + self.size, left : left + self.size]
