@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdrlab import course, train
-from hdrlab.methods import expandnet, metahdr
+from hdrlab.methods import expandnet, metahdr, multiexposure
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,16 +32,28 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: %(default)s)")
     fit.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    fit.add_argument("--data-root", default=None,
+                     help=f"train on a real dataset folder instead of the embedded scenes ({', '.join(DATA_ROOTS)})")
     return parser
 
 
 #: ``python -m hdrlab train <method>``: the function that trains each method (same keywords).
-TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_metahdr}
+TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_metahdr,
+            "multiexposure": multiexposure.train_multiexposure}
+#: Methods whose trainer reads a real dataset with ``--data-root``, and which layout it expects.
+DATA_ROOTS = {"multiexposure": "multiexposure: DrTMO stacks, training_data/Train/Bracketed_images"}
 
 
 def _train(args: argparse.Namespace) -> int:
+    extra = {}
+    if args.data_root is not None:
+        if args.method not in DATA_ROOTS:
+            print(f"--data-root is not supported for {args.method}; it trains on the embedded scenes "
+                  f"(supported: {', '.join(DATA_ROOTS)}).", file=sys.stderr)
+            return 2
+        extra["data_root"] = args.data_root
     _, result = TRAINERS[args.method](args.out, args.profile, resume=args.resume, steps=args.steps,
-                                      device=args.device, seed=args.seed)
+                                      device=args.device, seed=args.seed, **extra)
     if train.is_main_process():
         print(f"{args.method}: {result.step} steps; scores on held-out scenes at step {result.step}:")
         for name, value in (result.last_eval or {}).items():

@@ -2,7 +2,8 @@
 
 :mod:`hdrlab.methods.expandnet` is the single-image LDR->HDR baseline every
 chapter compares against (and MetaHDR's simulated-label generator);
-:mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks).
+:mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks);
+:mod:`hdrlab.methods.multiexposure` is chapter 3 (a bracket generated from one LDR, then merged).
 
 Example:
     >>> from hdrlab.methods import expandnet
@@ -13,6 +14,6 @@ Taught in: notebooks/02_metahdr.ipynb, 03_multi_exposure_generation.ipynb,
 04_differentiable_recursion.ipynb, 05_hybrid_autoencoder.ipynb
 """
 
-from hdrlab.methods import expandnet, metahdr
+from hdrlab.methods import expandnet, metahdr, multiexposure
 
-__all__ = ["expandnet", "metahdr"]
+__all__ = ["expandnet", "metahdr", "multiexposure"]
