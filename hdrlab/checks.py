@@ -27,12 +27,13 @@ from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
+from hdrlab.methods import multiexposure
 from hdrlab.nn.losses import expandnet_loss
 
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
-    "check_metahdr_ordering",
+    "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
 ]
 
 
@@ -186,7 +187,7 @@ def _close_scalar(got: object, want: torch.Tensor, atol: float = 1e-5) -> str:
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
         return "expected a scalar tensor (the mean over the batch)"
     if not torch.allclose(got.detach().float().reshape(()), want, atol=atol):
-        return f"got {float(got):.5f}, expected {float(want):.5f}"
+        return f"got {float(got.detach()):.5f}, expected {float(want):.5f}"
     return ""
 
 
@@ -255,3 +256,87 @@ def check_metahdr_ordering(table: dict[str, dict[str, float]]) -> bool:
     if not adapted > single > ldr:
         return _report(False, what, f"got adapted {adapted:.2f}, single shot {single:.2f}, LDR {ldr:.2f} dB")
     return _report(True, what, "")
+
+
+def _mask_inputs() -> torch.Tensor:
+    """``(4, 3, 8, 8)`` LDRs: a grey ramp, dark and bright coloured pixels near the thresholds, random colours."""
+    generator = torch.Generator().manual_seed(5)
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    dark = torch.rand(1, 3, 8, 8, generator=generator) * 0.15
+    bright = 1 - torch.rand(1, 3, 8, 8, generator=generator) * 0.15
+    colours = torch.rand(1, 3, 8, 8, generator=generator)
+    return torch.cat([ramp, dark, bright, colours])
+
+
+def check_exposure_mask(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Check ``student(ldr, threshold) -> mask`` against :func:`hdrlab.methods.multiexposure.exposure_mask`.
+
+    ``ldr`` is ``(B, 3, H, W)`` in [0, 1]; the mask is ``(B, 1, H, W)``.
+    """
+    what = "well-exposedness mask: 1 - max(under, over) on BT.601 luma, (B, 1, H, W), tau 0.95 and 0.9"
+    ldr = _mask_inputs()
+    for threshold in (0.95, 0.9):
+        got, problem = _call(student, ldr.clone(), threshold)
+        if problem:
+            return _report(False, what, problem)
+        want = multiexposure.exposure_mask(ldr, threshold)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return _report(False, what, f"expected a tensor of shape {tuple(want.shape)}, got {shape}; "
+                                        "keep the channel dim with keepdim=True")
+        if not torch.allclose(got.float(), want, atol=1e-5):
+            worst = int((got.float() - want).abs().flatten().argmax())
+            b, _, y, x = torch.unravel_index(torch.tensor(worst), want.shape)
+            rgb = ", ".join(f"{v:.3f}" for v in ldr[b, :, y, x].tolist())
+            return _report(False, what, f"tau={threshold}: at RGB ({rgb}) got {float(got.flatten()[worst]):.4f}, "
+                                        f"expected {float(want.flatten()[worst]):.4f}; "
+                                        "use Y = 0.299 R + 0.587 G + 0.114 B and divide by 1 - tau")
+    return _report(True, what, "")
+
+
+def check_representation_loss(student: Callable[..., torch.Tensor]) -> bool:
+    """Check ``student(latent_short, latent_long, ratio, eps) -> loss`` against
+    :func:`hdrlab.methods.multiexposure.representation_loss` (value and gradients)."""
+    what = "HDR representation loss: both log-domain L1 terms, mean over all elements, differentiable (3 cases)"
+    generator = torch.Generator().manual_seed(9)
+    for ratio, eps in (((2.0, 4.0), multiexposure.LOG_EPS), ((8.0, 1.5), multiexposure.LOG_EPS), ((3.0, 3.0), 0.01)):
+        ratio = torch.tensor(ratio)
+        short = torch.rand(2, 3, 8, 8, generator=generator) * 0.5 + 0.01
+        long = short * ratio.view(-1, 1, 1, 1) * torch.exp(0.3 * torch.randn(2, 3, 8, 8, generator=generator))
+        leaves = [short.clone().requires_grad_(True), long.clone().requires_grad_(True)]
+        got, problem = _call(student, *leaves, ratio.clone(), eps)
+        problem = problem or _close_scalar(got, multiexposure.representation_loss(short, long, ratio, eps))
+        if problem:
+            return _report(False, what, f"ratios {ratio.tolist()}, eps={eps:.4g}: {problem}; "
+                                        "L1(log(E_long / r + eps), log(E_short + eps)) + the mirror term")
+        if not got.requires_grad:
+            return _report(False, what, "the loss carries no graph: compute it with torch operations on the inputs")
+        reference = [leaf.detach().clone().requires_grad_(True) for leaf in leaves]
+        multiexposure.representation_loss(*reference, ratio, eps).backward()
+        got.reshape(()).backward()
+        if not all(leaf.grad is not None and torch.allclose(leaf.grad, ref.grad, atol=1e-6)
+                   for leaf, ref in zip(leaves, reference)):
+            return _report(False, what, "the gradients differ from the reference: do not detach either latent")
+    return _report(True, what, "")
+
+
+def check_multiexposure_effect(scores: dict[str, float]) -> bool:
+    """Check the chapter's key effect in the scores of :func:`hdrlab.methods.multiexposure.evaluate`.
+
+    The generated frames beat naive re-exposure at +2 and -2 EV (mean PSNR against
+    the true frames), and the HDR merged from the generated bracket beats the LDR
+    input (tone-mapped PSNR against the true radiance).
+    """
+    what = ("on held-out brackets, generated frames beat naive re-exposure at +2 and -2 EV (PSNR) "
+            "and the merged generated bracket beats the LDR input (tone-mapped PSNR)")
+    comparisons = [("+2 EV frames", "stack_psnr/+2/generated", "stack_psnr/+2/naive"),
+                   ("-2 EV frames", "stack_psnr/-2/generated", "stack_psnr/-2/naive"),
+                   ("merged HDR", "tm_psnr/generated", "tm_psnr/ldr")]
+    try:
+        values = [(label, float(scores[better]), float(scores[worse]), better, worse)
+                  for label, better, worse in comparisons]
+    except (KeyError, TypeError, ValueError) as err:
+        return _report(False, what, f"pass the dict multiexposure.evaluate returns (missing or bad entry {err!r})")
+    failed = [f"{label}: {better.split('/')[-1]} {a:.2f} dB <= {worse.split('/')[-1]} {b:.2f} dB"
+              for label, a, b, better, worse in values if not a > b]
+    return _report(not failed, what, "; ".join(failed))

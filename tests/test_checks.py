@@ -130,3 +130,56 @@ class TestChapterTwoCheckers:
         assert not checks.check_metahdr_ordering({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
         assert not checks.check_metahdr_ordering({"adapted": row(20)})
         assert capsys.readouterr().out.count("FAIL") == 2
+
+
+class TestChapterThreeCheckers:
+    def test_exposure_mask(self, capsys):
+        from hdrlab.methods import multiexposure
+
+        def mean_rgb(ldr, tau):  # the channel mean instead of BT.601 luma
+            y = ldr.mean(dim=-3, keepdim=True)
+            return 1 - torch.maximum((1 - tau - y).clamp(min=0), (y - tau).clamp(min=0)) / (1 - tau)
+
+        assert checks.check_exposure_mask(multiexposure.exposure_mask)
+        assert capsys.readouterr().out.startswith("PASS: well-exposedness mask")
+        assert not checks.check_exposure_mask(mean_rgb)
+        assert not checks.check_exposure_mask(lambda ldr, tau: multiexposure.exposure_mask(ldr))  # ignores tau
+        assert not checks.check_exposure_mask(lambda ldr, tau: multiexposure.exposure_mask(ldr, tau)[:, 0])
+        out = capsys.readouterr().out
+        assert out.count("FAIL: well-exposedness mask") == 3 and "tau=0.9:" in out and "keepdim" in out
+
+    def test_representation_loss(self, capsys):
+        from hdrlab.methods import multiexposure
+
+        def one_direction(short, long, ratio, eps):
+            r = ratio.view(-1, 1, 1, 1)
+            return (torch.log(long / r + eps) - torch.log(short + eps)).abs().mean()
+
+        def detached(short, long, ratio, eps):
+            return multiexposure.representation_loss(short.detach(), long, ratio, eps)
+
+        def no_graph(short, long, ratio, eps):
+            return torch.tensor(float(multiexposure.representation_loss(short.detach(), long.detach(), ratio, eps)))
+
+        assert checks.check_representation_loss(multiexposure.representation_loss)
+        assert not checks.check_representation_loss(one_direction)
+        assert not checks.check_representation_loss(detached)
+        assert not checks.check_representation_loss(no_graph)
+        out = capsys.readouterr().out
+        assert out.startswith("PASS: HDR representation loss")
+        assert "mirror term" in out and "gradients differ" in out and "no graph" in out
+
+    def test_multiexposure_effect(self, capsys):
+        good = {"stack_psnr/+2/generated": 24.0, "stack_psnr/+2/naive": 20.0, "stack_psnr/-2/generated": 26.0,
+                "stack_psnr/-2/naive": 22.0, "tm_psnr/generated": 21.0, "tm_psnr/ldr": 18.0}
+        assert checks.check_multiexposure_effect(good)
+        assert checks.check_multiexposure_effect({**good, "tm_psnr/true_bracket": 30.0})  # extra keys are fine
+        passed = capsys.readouterr().out
+        assert passed.startswith("PASS: ") and not any(c.isdigit() and c != "2" for c in passed)
+        assert not checks.check_multiexposure_effect({**good, "stack_psnr/-2/naive": 27.5})
+        assert not checks.check_multiexposure_effect({**good, "tm_psnr/ldr": 21.0})  # a tie is not a win
+        assert not checks.check_multiexposure_effect({"tm_psnr/generated": 21.0})
+        out = capsys.readouterr().out.splitlines()
+        assert "-2 EV frames: generated 26.00 dB <= naive 27.50 dB" in out[0] and "+2 EV" not in out[0]
+        assert "merged HDR: generated 21.00 dB <= ldr 21.00 dB" in out[1]
+        assert "multiexposure.evaluate" in out[2]
