@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from hdrlab.errors import ShapeError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve, recover_debevec, response_error_stops
 from hdrlab.imaging.tonemap import (
@@ -27,14 +28,15 @@ from hdrlab.imaging.tonemap import (
     reinhard_local,
     srgb_encode,
 )
-from hdrlab.metrics import psnr
+from hdrlab.methods import multiexposure
+from hdrlab.metrics import psnr, tonemapped_psnr
 from hdrlab.validate import check_ldr, check_radiance
 
 __all__ = [
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
-    "training_curves", "adaptation_view",
+    "training_curves", "adaptation_view", "reexposure_view", "bracket_comparison", "hdr_comparison",
 ]
 
 
@@ -272,3 +274,73 @@ def adaptation_view(query_ldr: torch.Tensor, truth: torch.Tensor, predictions: S
     axes[3].set_ylabel("PSNR of the query (dB)")
     fig.tight_layout()
     return fig
+
+
+def reexposure_view(model: torch.nn.Module, ldr: torch.Tensor, ev: float) -> Figure:
+    """The input LDR, the network's frame at ``ev`` and the naive re-exposure side by side (the explorer's callback).
+
+    Args:
+        model: a :class:`hdrlab.methods.multiexposure.MultiExposureNet`.
+        ldr: ``(3, H, W)`` LDR input in [0, 1].
+        ev: exposure change relative to the input, in stops.
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+    check_ldr(ldr, "LDR input")
+    generated = multiexposure.generate(model, ldr, [float(ev)])[0]
+    naive = multiexposure.naive_reexposure(ldr, float(ev))
+    shown = {"LDR input (EV +0)": ldr, f"generated, EV {ev:+.2f}": generated, f"naive (gamma 2.2), EV {ev:+.2f}": naive}
+    return image_row(shown, size=3.2)
+
+
+def bracket_comparison(true_stack: torch.Tensor, generated: torch.Tensor, naive: torch.Tensor,
+                       evs: Sequence[float]) -> Figure:
+    """True, generated and naive brackets in three rows, a column per EV, each frame's PSNR against the true one.
+
+    Args:
+        true_stack: ``(N, 3, H, W)`` the real bracket in [0, 1].
+        generated: ``(N, 3, H, W)`` the generated bracket (:func:`hdrlab.methods.multiexposure.generate`).
+        naive: ``(N, 3, H, W)`` the naive re-exposures (:func:`hdrlab.methods.multiexposure.naive_reexposure`).
+        evs: the N exposures, EV relative to the input.
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+    rows = {"true": true_stack, "generated": generated, "naive": naive}
+    for label, stack in rows.items():
+        check_ldr(stack, f"{label} bracket")
+        if stack.dim() != 4 or stack.shape != true_stack.shape or stack.shape[0] != len(evs):
+            raise ShapeError(describe(f"three (N, 3, H, W) brackets with N = len(evs) = {len(evs)}",
+                                      f"{label}: shape {tuple(stack.shape)}", "Pass one frame per EV, in order."))
+    aspect = true_stack.shape[-2] / true_stack.shape[-1]
+    fig, axes = plt.subplots(3, len(evs), figsize=(2.2 * len(evs), 3 * (2.2 * aspect + 0.5)), squeeze=False)
+    for row, (label, stack) in zip(axes, rows.items()):
+        for ax, ev, frame, true in zip(row, evs, stack, true_stack):
+            ax.imshow(to_numpy_image(frame))
+            ax.axis("off")
+            if label == "true" or float(ev) == 0:
+                ax.set_title(f"{label}, EV {float(ev):+g}" + (" (input)" if float(ev) == 0 else ""), fontsize=8)
+            else:
+                ax.set_title(f"{label}, EV {float(ev):+g}\n{float(psnr(frame, true)):.2f} dB", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def hdr_comparison(hdrs: Mapping[str, torch.Tensor], target: torch.Tensor) -> Figure:
+    """HDRs and then the target, each tone mapped (Reinhard global + sRGB), titled with tone-mapped PSNR vs the target.
+
+    The PSNR is :func:`hdrlab.metrics.tonemapped_psnr` (Reinhard's operator, each image its own key),
+    the ``tm_psnr`` of :func:`hdrlab.methods.multiexposure.evaluate`. One panel per HDR, plus the target.
+
+    Args:
+        hdrs: label -> ``(3, H, W)`` radiance ``>= 0`` (any scale: each is tone mapped with its own key).
+        target: ``(3, H, W)`` the true radiance.
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+    check_radiance(target, "target HDR")
+    shown = {}
+    for label, hdr in hdrs.items():
+        check_radiance(hdr, f"HDR {label!r}")
+        shown[f"{label}\nTM PSNR {float(tonemapped_psnr(hdr, target)):.2f} dB"] = display_image(hdr)
+    shown["target"] = display_image(target)
+    return image_row(shown, size=2.6)

@@ -18,9 +18,9 @@ from hdrlab import viz
 from hdrlab.imaging.camera import auto_exposure
 from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
 from hdrlab.imaging.weights import WEIGHTS
-from hdrlab.validate import check_radiance
+from hdrlab.validate import check_ldr, check_radiance
 
-__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer"]
+__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer", "reexposure_explorer"]
 
 
 def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> widgets.VBox:
@@ -102,3 +102,25 @@ def adaptation_explorer(query_ldr: torch.Tensor, truth: torch.Tensor, prediction
         plt.show()
 
     return widgets.VBox([steps, widgets.interactive_output(show, {"step": steps})])
+
+
+def reexposure_explorer(model: torch.nn.Module, ldr: torch.Tensor) -> widgets.VBox:
+    """An EV slider (-3 to +3 stops) over one LDR: the generated frame vs naive re-exposure (:func:`viz.reexposure_view`).
+
+    Args:
+        model: a trained :class:`hdrlab.methods.multiexposure.MultiExposureNet`.
+        ldr: ``(3, H, W)`` LDR input in [0, 1].
+
+    Returns:
+        The widget.
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+    check_ldr(ldr, "LDR input")
+    ev = widgets.FloatSlider(value=2.0, min=-3.0, max=3.0, step=0.25, description="EV")
+
+    def show(ev: float) -> None:
+        viz.reexposure_view(model, ldr, ev)
+        plt.show()
+
+    return widgets.VBox([ev, widgets.interactive_output(show, {"ev": ev})])

@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hdrlab import viz, widgets
-from hdrlab.errors import RangeError
+from hdrlab.errors import RangeError, ShapeError
 from hdrlab.imaging import camera
 
 matplotlib.use("Agg")
@@ -126,3 +126,49 @@ def test_adaptation_explorer(monkeypatch):
     assert slider.max == 4
     slider.value = 3
     assert calls[-1][3] == 3
+
+
+@pytest.fixture(scope="module")
+def tiny_multiexposure():
+    from hdrlab.methods import multiexposure
+
+    torch.manual_seed(0)
+    model = multiexposure.MultiExposureNet(n1_width=2, n23_width=2, levels=3).eval()
+    item = multiexposure.held_out_brackets(["room_windows"], max_side=30, crfs=("film-soft",))[0]
+    return model, item
+
+
+def test_chapter_three_figures(tiny_multiexposure):
+    from hdrlab.methods import multiexposure
+
+    model, item = tiny_multiexposure
+    fig = viz.reexposure_view(model, item["ldr"], -1.5)
+    assert len(fig.axes) == 3 and "EV -1.50" in fig.axes[1].get_title()
+    evs = item["evs"]
+    generated = multiexposure.generate(model, item["ldr"], evs)
+    naive = torch.stack([multiexposure.naive_reexposure(item["ldr"], ev) for ev in evs])
+    fig = viz.bracket_comparison(item["stack"], generated, naive, evs)
+    assert len(fig.axes) == 3 * len(evs)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[len(evs)].endswith("dB") and "(input)" in titles[evs.index(0.0)]
+    with pytest.raises(ShapeError):
+        viz.bracket_comparison(item["stack"], generated[:2], naive, evs)
+    hdrs = {"naive": multiexposure.merge_bracket(naive, evs), "true bracket": multiexposure.merge_bracket(item["stack"], evs)}
+    fig = viz.hdr_comparison(hdrs, item["hdr"])
+    assert len(fig.axes) == 3 and "TM PSNR" in fig.axes[0].get_title() and fig.axes[2].get_title() == "target"
+    with pytest.raises(RangeError):
+        viz.hdr_comparison({"negative": -item["hdr"]}, item["hdr"])
+    matplotlib.pyplot.close("all")
+
+
+def test_reexposure_explorer(tiny_multiexposure, monkeypatch):
+    model, item = tiny_multiexposure
+    calls = []
+    monkeypatch.setattr(viz, "reexposure_view", lambda *args: calls.append(args))
+    explorer = widgets.reexposure_explorer(model, item["ldr"])
+    slider = explorer.children[0]
+    assert (slider.min, slider.max, slider.step, slider.value) == (-3.0, 3.0, 0.25, 2.0)
+    slider.value = -1.25
+    assert calls[-1][0] is model and calls[-1][2] == -1.25
+    with pytest.raises(RangeError):
+        widgets.reexposure_explorer(model, item["ldr"] * 2)
