@@ -714,8 +714,8 @@ CAMERA_CRFS = ("film-soft", "film-reversal", "digital-knee")
 #: heads) and the reconstruction, representation and TV terms with their weights, and fits a
 #: 2-core CPU: widths 4/8 with caps 32/64 (1.4 M parameters), 64 px crops, batch 8, 200 steps at
 #: AdamW 5e-3, pairs at most 2 stops apart (the evaluated bracket's range), and no perceptual term
-#: (offline its VGG is random, and it costs 2-3x per step). Measured on 2 cores: about 50 s for
-#: training and evaluation; 150 steps at 1e-4...5e-3 were the alternatives tried (docs/DEVELOPMENT.md).
+#: (offline its VGG is random, and it costs 2-3x per step). Measured on 2 cores: 49 s of training;
+#: the variants tried and their scores are in docs/DEVELOPMENT.md.
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         n1_width=4, n1_max_width=32, n23_width=8, n23_max_width=64, levels=7, size=64, batch_size=8, steps=200,
