@@ -6,6 +6,11 @@ Two ways to turn an exposure bracket into one image:
   frame ``j`` votes ``ln E = g(z) - ln t_j`` through the inverse response ``g``,
   and the votes are averaged with a weight that distrusts clipped and dark
   codes. The result is linear, scene-referred and unbounded (an HDR image).
+* :func:`merge_debevec_differentiable` is the same merge as a layer a network
+  can be trained through: its forward output is :func:`merge_debevec`'s, and
+  its backward pass reads ``g`` and the weight as piecewise-linear functions of
+  the pixel value (Kim, Lee & Kang 2021). :func:`synthesize_hdr` adds the
+  Debevec response solve per stack (no gradient through the solve).
 * :func:`mertens_fusion` skips radiance: it blends the LDR frames directly with
   per-pixel weights (contrast, saturation, well-exposedness) in a Laplacian
   pyramid. The result is a display-referred LDR image in [0, 1].
@@ -34,9 +39,11 @@ References:
     Debevec & Malik, "Recovering high dynamic range radiance maps from
     photographs", SIGGRAPH 1997. Mertens, Kautz & Van Reeth, "Exposure fusion",
     Pacific Graphics 2007. Burt & Adelson, "The Laplacian pyramid as a compact
-    image code", IEEE Trans. Communications 1983.
+    image code", IEEE Trans. Communications 1983. Kim, Lee & Kang, "End-to-end
+    differentiable learning to HDR image synthesis for multi-exposure images",
+    AAAI 2021.
 
-Taught in: notebooks/01_camera_pipeline_debevec.ipynb
+Taught in: notebooks/01_camera_pipeline_debevec.ipynb, notebooks/04_differentiable_recursion.ipynb
 """
 
 from __future__ import annotations
@@ -46,12 +53,13 @@ import math
 import torch
 
 from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
-from hdrlab.imaging.crf import BIT_DEPTHS
+from hdrlab.imaging.crf import BIT_DEPTHS, recover_debevec
 from hdrlab.imaging.tonemap import luminance
 from hdrlab.imaging.weights import exposure_weight, weight_lut
 from hdrlab.validate import check_ldr, check_nonnegative, check_stack, check_tensor
 
-__all__ = ["merge_debevec", "mertens_fusion"]
+__all__ = ["merge_debevec", "piecewise_linear_lookup", "merge_debevec_differentiable", "synthesize_hdr",
+           "mertens_fusion"]
 
 _BLOCK_CODES = 1 << 19  # codes per block on CPU: ~8 MB of temporaries (no page-fault storms), few parallel regions
 _LOG_FLOAT32_MAX = math.log(torch.finfo(torch.float32).max)  # ~88.7: exp() of more is inf
@@ -143,11 +151,12 @@ def _clipped_log_radiance(
 ) -> torch.Tensor:
     """``ln E`` of elements whose codes ``z`` ``(N, K)`` are all 0 or the top code (the rule of merge_debevec).
 
-    ``g_top``, ``g_low``: ``(K,)`` g of the top code and of code 1 in each element's channel.
+    ``g_top``, ``g_low``: ``(K,)`` g of the top code and of code 1 in each element's channel;
+    ``log_t``: ``(N, 1)`` or ``(N, K)`` ln of each frame's time.
     """
     saturated = z > 0  # each code is 0 or the top code
-    lower = torch.where(saturated, g_top - log_t[:, None], -math.inf).amax(0)  # shortest saturated frame
-    upper = torch.where(saturated, math.inf, g_low - log_t[:, None]).amin(0)  # longest black frame
+    lower = torch.where(saturated, g_top - log_t, -math.inf).amax(0)  # shortest saturated frame
+    upper = torch.where(saturated, math.inf, g_low - log_t).amin(0)  # longest black frame
     return torch.where(saturated.all(0), lower, torch.where(saturated.any(0), (lower + upper) / 2, upper))
 
 
@@ -161,7 +170,7 @@ def _merge_block(x: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: t
     if not weights.all():
         channel, pixel = (weights == 0).nonzero().unbind(1)
         z = _codes(x[:, channel, pixel], levels)
-        out[channel, pixel] = _clipped_log_radiance(z, g[channel, -1], g[channel, 1], log_t)
+        out[channel, pixel] = _clipped_log_radiance(z, g[channel, -1], g[channel, 1], log_t[:, None])
     out.exp_()
 
 
@@ -198,8 +207,8 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
     weight) of every frame, channel and code, so a block of pixels needs a single
     gather and one sum over frames, in float32; blocks of ~2**19 codes keep the
     temporaries small (no ``(N, 3, H, W)`` float intermediates). Not
-    differentiable: codes are integers and it runs under ``torch.no_grad``; the
-    differentiable merge layer comes later in the course.
+    differentiable: codes are integers and it runs under ``torch.no_grad``;
+    :func:`merge_debevec_differentiable` is the same merge as a trainable layer.
 
     Args:
         stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
@@ -257,6 +266,240 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
             window = slice(start, start + block)
             _merge_block(planes[b, :, :, window], table, g, log_t[b], out[b, :, window])
     return out.reshape(*stack.shape[:-4], 3, height, width)
+
+
+# --- the differentiable merge layer (Kim, Lee & Kang 2021) ----------------------------------------
+
+
+class _PiecewiseLinearLookup(torch.autograd.Function):
+    """``table[code(x)]`` forward; backward: the slope of the table between the codes around ``x``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        levels = table.shape[-1]
+        table = table.expand(*x.shape[:-1], levels)
+        position = x * (levels - 1)
+        low = position.floor().long().clamp_(0, levels - 2)  # the segment [low, low + 1] that holds x
+        ctx.save_for_backward(table.gather(-1, low + 1) - table.gather(-1, low))
+        ctx.levels = levels
+        return table.gather(-1, _codes(x, levels).long())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        (step,) = ctx.saved_tensors
+        return grad * step * (ctx.levels - 1), None
+
+
+def _check_table(table: object, levels_from: str) -> torch.Tensor:
+    check_tensor(table, levels_from)
+    assert isinstance(table, torch.Tensor)
+    if table.dim() < 1 or table.shape[-1] < 2:
+        raise ShapeError(describe(f"{levels_from} with a last dim of L >= 2 entries (one per code value)",
+                                  f"shape {tuple(table.shape)}", "Pass e.g. a (3, 256) inverse response."))
+    if table.requires_grad:
+        raise ValueError(describe(f"{levels_from} that needs no gradient", "a tensor with requires_grad=True",
+                                  "The table is a constant of the layer (the paper solves it without a gradient): "
+                                  "pass table.detach()."))
+    return table
+
+
+def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Look up LDR values in a per-code table, with a gradient: the lookup of Kim et al.'s HDR layer.
+
+    Forward: ``table[..., z]`` with the code ``z = floor(x * (L - 1) + 0.5)``
+    (as :func:`merge_debevec` quantises), so the output is exactly the table's
+    entry. Backward: ``d out / d x = (table[k + 1] - table[k]) * (L - 1)`` with
+    ``k = floor(x * (L - 1))`` (clamped to ``L - 2``): the slope of the line
+    between the neighbouring code values around ``x``, i.e. the derivative of
+    the table read as a piecewise-linear function. The table gets no gradient.
+
+    Args:
+        x: ``(..., P)`` float values in [0, 1] (may require grad).
+        table: ``(..., L)`` per-code values, ``L >= 2``, its leading dims
+            broadcastable to ``x``'s (e.g. ``(3, 1, 1, L)`` per colour channel
+            against ``(N, 3, H, P)``); no ``requires_grad``.
+
+    Returns:
+        ``(..., P)`` looked-up values, ``x``'s shape and the table's dtype.
+
+    Raises:
+        DTypeError: non-float inputs. RangeError: ``x`` outside [0, 1] or NaN.
+        ShapeError: a table with fewer than 2 entries or not broadcastable.
+        ValueError: a table that requires grad.
+
+    Example:
+        >>> x = torch.tensor([0.25, 0.5], requires_grad=True)
+        >>> table = torch.tensor([0.0, 1.0, 4.0])  # codes 0, 1, 2 (L = 3)
+        >>> y = piecewise_linear_lookup(x, table)
+        >>> y.sum().backward()
+        >>> y.tolist(), x.grad.tolist()  # 0.25 -> code 1 (half up); slopes 2 * 1 and 2 * 3
+        ([1.0, 1.0], [2.0, 6.0])
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    _check_unit_values(x)
+    table = _check_table(table, "lookup table")
+    try:
+        torch.broadcast_shapes(table.shape[:-1], x.shape[:-1])
+    except RuntimeError as err:
+        raise ShapeError(describe("a table whose leading dims broadcast to x's", f"table {tuple(table.shape)}, "
+                                  f"x {tuple(x.shape)}", "Give the table singleton dims where x has more.")) from err
+    return _PiecewiseLinearLookup.apply(x, table.to(x.dtype))
+
+
+def _check_unit_values(x: object) -> None:
+    """Raise unless ``x`` is a float tensor with values in [0, 1] (any shape)."""
+    check_tensor(x, "LDR values")
+    assert isinstance(x, torch.Tensor)
+    if not ((x >= 0) & (x <= 1)).all():
+        raise RangeError(describe("LDR values in [0, 1]", "values outside [0, 1] or NaN",
+                                  "Generated frames must end in a bounded head (sigmoid / 0.5 tanh + 0.5)."))
+
+
+def _check_responses(g: object, batch: int, log_t: torch.Tensor) -> torch.Tensor:
+    """Validate ``g`` ``(3, L)`` shared or ``(B, 3, L)`` per stack; return it as ``(B, 3, L)``."""
+    g = _check_table(g, "inverse response g")
+    if g.dim() == 3 and g.shape[0] == batch:
+        for response, stack_log_t in zip(g, log_t):
+            _check_response(response, stack_log_t)
+        return g
+    if g.dim() == 3:
+        raise ShapeError(describe(f"one response per stack: g of shape ({batch}, 3, L), or a shared (3, L)",
+                                  f"shape {tuple(g.shape)}", "Stack one g per stack, or pass a single (3, L)."))
+    _check_response(g, log_t)
+    return g.expand(batch, *g.shape)
+
+
+def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *,
+                                 weight: str = "hat") -> torch.Tensor:
+    """The Debevec-Malik merge as a layer: :func:`merge_debevec`'s output, with a gradient to every stack pixel.
+
+    Per pixel and channel ``ln E = sum_j w(z_j) (g(z_j) - ln t_j) / sum_j w(z_j)``,
+    where ``g(z_j)`` and ``w(z_j)`` are read with :func:`piecewise_linear_lookup`:
+    the forward pass sees the quantised codes (so the output equals
+    :func:`merge_debevec`'s, bit for bit on the CPU in float32), and the backward
+    pass sees ``g`` and ``w`` as piecewise-linear functions of the pixel value,
+    the slope between neighbouring codes (Kim, Lee & Kang 2021). The gradient is
+    thus the exact derivative of the merge with ``g`` and ``w`` interpolated
+    linearly between codes, taken at the pixel's code (from the right); the
+    forward is a step function, so finite differences of the forward alone
+    are 0 within a code and do not check it.
+
+    Pixels with zero total weight (clipped in every frame) take
+    :func:`merge_debevec`'s bounds and get no gradient: no frame saw them.
+    ``g`` and ``times`` are constants of the layer (the paper solves ``g`` with
+    no gradient; :func:`synthesize_hdr` does that solve).
+
+    Args:
+        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
+            float32 or float64 (computed in that dtype), N >= 2, CPU or GPU; may require grad.
+        times: exposure times in seconds, ``(N,)`` shared or ``(B, N)`` per stack, ascending.
+        g: ``(3, 2**bits)`` shared or ``(B, 3, 2**bits)`` per stack, ``ln(E t)``
+            per code, finite, no ``requires_grad``.
+        weight: a name in :data:`hdrlab.imaging.weights.WEIGHTS`.
+
+    Returns:
+        ``(3, H, W)`` or ``(B, 3, H, W)`` radiance ``>= 0`` in the stack's dtype.
+
+    Raises:
+        DTypeError, ShapeError, ExposureError, RangeError, ChoiceError: as
+        :func:`merge_debevec`; ShapeError also for a per-stack ``g`` whose batch
+        differs; ValueError for a ``g`` that requires grad.
+
+    Example:
+        >>> from hdrlab.imaging.camera import simulate_brackets
+        >>> from hdrlab.imaging.crf import log_inverse_response
+        >>> stack, times = simulate_brackets(torch.rand(3, 8, 8) * 4, [-1.0, 0.0, 1.0], "srgb", unit="ev")
+        >>> g = log_inverse_response("srgb")
+        >>> stack.requires_grad_(True)
+        tensor(...)
+        >>> hdr = merge_debevec_differentiable(stack, times, g)
+        >>> torch.equal(hdr.detach(), merge_debevec(stack.detach(), times, g))
+        True
+        >>> hdr.mean().backward()
+        >>> stack.grad.shape
+        torch.Size([3, 3, 8, 8])
+
+    References:
+        Kim, Lee & Kang, "End-to-end differentiable learning to HDR image
+        synthesis for multi-exposure images", AAAI 2021 (the HDR synthesis layer).
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    n = _check_stack(stack, times)
+    height, width = stack.shape[-2:]
+    planes = stack.reshape(-1, n, 3, height * width)
+    batch = planes.shape[0]
+    log_t = times.detach().to(stack.device, stack.dtype).log().reshape(-1, n).expand(batch, n)
+    g = _check_responses(g, batch, log_t.float()).to(stack.device, stack.dtype)
+    w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device, stack.dtype)
+    g_z = piecewise_linear_lookup(planes, g.unsqueeze(1))  # (B, N, 3, P)
+    w_z = piecewise_linear_lookup(planes, w_lut)
+    votes = (w_z * (g_z - log_t.view(batch, n, 1, 1))).sum(1)
+    weights = w_z.sum(1)
+    clipped = weights == 0
+    log_e = votes / torch.where(clipped, 1.0, weights)
+    if clipped.any():
+        log_e = torch.where(clipped, _clipped_bounds(planes.detach(), g, log_t, clipped), log_e)
+    return log_e.exp().reshape(*stack.shape[:-4], 3, height, width)
+
+
+def _clipped_bounds(planes: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, clipped: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, P)`` ln E bounds of :func:`merge_debevec` where ``clipped``, 0 elsewhere (no gradient).
+
+    ``planes`` ``(B, N, 3, P)``, ``g`` ``(B, 3, L)``, ``log_t`` ``(B, N)``, ``clipped`` ``(B, 3, P)`` bool.
+    """
+    bounds = torch.zeros(clipped.shape, dtype=planes.dtype, device=planes.device)
+    b, channel, pixel = clipped.nonzero().unbind(1)
+    z = _codes(planes[b, :, channel, pixel].T, g.shape[-1])  # (N, K)
+    bounds[b, channel, pixel] = _clipped_log_radiance(z, g[b, channel, -1], g[b, channel, 1], log_t[b].T)
+    return bounds
+
+
+def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor | None = None,
+                   weight: str = "hat", seed: int = 0) -> torch.Tensor:
+    """Kim et al.'s HDR synthesis layer: the Debevec response solve per stack, then the differentiable merge.
+
+    With ``g=None`` each stack's inverse response is recovered with
+    :func:`hdrlab.imaging.crf.recover_debevec` from the *detached* stack (no
+    gradient through the solve, as the paper), then
+    :func:`merge_debevec_differentiable` merges it, so a generator upstream is
+    trained by the quality of the final HDR. Pass a fixed ``g`` (e.g. a known
+    camera's :func:`hdrlab.imaging.crf.log_inverse_response`) for the simpler
+    layer the paper rules out: a known response, the same for every stack.
+
+    Args:
+        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1] (8-bit codes are what the solve fits).
+        times: ``(N,)`` or ``(B, N)`` exposure times in seconds, ascending.
+        g: None (solve per stack) or a fixed ``(3, 256)`` / ``(B, 3, 256)`` inverse response.
+        weight: the merge's weight (the solve uses Debevec's hat).
+        seed: seeds each solve's pixel sampling (reproducible).
+
+    Returns:
+        ``(3, H, W)`` or ``(B, 3, H, W)`` radiance ``>= 0``, up to each solve's anchor ``g(128) = 0``.
+
+    Raises:
+        As :func:`merge_debevec_differentiable`; RangeError from the solve when a stack shows no
+        pixel with two different unclipped codes (nothing to fit, e.g. flat frames of an untrained net).
+
+    Example:
+        >>> from hdrlab.imaging.camera import simulate_brackets
+        >>> radiance = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)).mul(8).exp2()
+        >>> stack, times = simulate_brackets(radiance, [-2.0, 0.0, 2.0], "film-soft", unit="ev")
+        >>> hdr = synthesize_hdr(stack.requires_grad_(True), times)
+        >>> hdr.shape, hdr.requires_grad
+        (torch.Size([3, 32, 32]), True)
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    if g is None:
+        n = _check_stack(stack, times)
+        frames = stack.detach().reshape(-1, n, *stack.shape[-3:])
+        per_stack = times.detach().reshape(-1, n).expand(frames.shape[0], n)
+        g = torch.stack([recover_debevec(frames[b], per_stack[b], generator=torch.Generator().manual_seed(seed))
+                         for b in range(frames.shape[0])])
+        g = g[0] if stack.dim() == 4 else g
+    return merge_debevec_differentiable(stack, times, g, weight=weight)
 
 
 # --- Mertens exposure fusion ---------------------------------------------------------------------
