@@ -25,15 +25,17 @@ from hdrlab import io
 from hdrlab.data import scenes
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
+from hdrlab.imaging.merge import piecewise_linear_lookup
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
 from hdrlab.methods import multiexposure
-from hdrlab.nn.losses import expandnet_loss
+from hdrlab.nn.losses import expandnet_loss, soft_histogram
 
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
+    "check_lookup_slope", "check_soft_histogram",
 ]
 
 
@@ -340,3 +342,60 @@ def check_multiexposure_effect(scores: dict[str, float]) -> bool:
     failed = [f"{label}: {better.split('/')[-1]} {a:.2f} dB <= {worse.split('/')[-1]} {b:.2f} dB"
               for label, a, b, better, worse in values if not a > b]
     return _report(not failed, what, "; ".join(failed))
+
+
+def _lookup_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x, table)`` pairs: a 4-entry table at the codes, inside segments and at 0 and 1; a 256-entry log curve."""
+    generator = torch.Generator().manual_seed(11)
+    small = torch.tensor([0.0, 1.0, 4.0, 9.0])
+    at_codes = torch.tensor([0.0, 1 / 3, 2 / 3, 1.0, 0.1, 0.5, 0.9])
+    curve = torch.linspace(0.002, 1.0, 256).log()
+    return [(at_codes, small), (torch.rand(64, generator=generator), curve)]
+
+
+def check_lookup_slope(student: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Check ``student(x, table) -> slope`` against the backward of :func:`hdrlab.imaging.merge.piecewise_linear_lookup`.
+
+    ``x`` is ``(P,)`` in [0, 1], ``table`` ``(L,)``; the slope is ``d table(x) / d x``
+    of the table read as a piecewise-linear function of ``x``.
+    """
+    what = "piecewise-linear backward: (table[k + 1] - table[k]) * (L - 1), k = floor(x (L - 1)) clamped to L - 2"
+    for x, table in _lookup_cases():
+        got, problem = _call(student, x.clone(), table.clone())
+        if problem:
+            return _report(False, what, problem)
+        leaf = x.clone().requires_grad_(True)
+        piecewise_linear_lookup(leaf, table).sum().backward()
+        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+            return _report(False, what, f"expected a tensor of shape {tuple(x.shape)}, one slope per value")
+        if not torch.allclose(got.float(), leaf.grad, rtol=1e-4, atol=1e-4):
+            worst = int((got.float() - leaf.grad).abs().argmax())
+            return _report(False, what, f"L={table.shape[0]}, x={float(x[worst]):.4f}: got {float(got[worst]):.4f}, "
+                                        f"expected {float(leaf.grad[worst]):.4f}; at a code use the segment to its "
+                                        "right, and the last segment at x = 1")
+    return _report(True, what, "")
+
+
+def check_soft_histogram(student: Callable[[torch.Tensor, int, float], torch.Tensor]) -> bool:
+    """Check ``student(x, bins, bandwidth) -> hist`` against :func:`hdrlab.nn.losses.soft_histogram` on [0, 1].
+
+    ``x`` is ``(C, H, W)``; the histogram is ``(C, bins)``, fractions of the pixels, differentiable.
+    """
+    what = "soft histogram: sigmoid((x - e_k) / s) - sigmoid((x - e_k+1) / s), mean over pixels, (C, bins), 3 cases"
+    generator = torch.Generator().manual_seed(12)
+    for bins, bandwidth in ((8, 0.03), (16, 0.01), (5, 0.2)):
+        x = torch.rand(3, 6, 7, generator=generator)
+        leaf = x.clone().requires_grad_(True)
+        got, problem = _call(student, leaf, bins, bandwidth)
+        if problem:
+            return _report(False, what, problem)
+        want = soft_histogram(x, bins, (0.0, 1.0), bandwidth)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            return _report(False, what, f"expected a tensor of shape {tuple(want.shape)}")
+        if not torch.allclose(got.detach().float(), want, atol=1e-5):
+            return _report(False, what, f"bins={bins}, s={bandwidth}: max difference "
+                                        f"{float((got.detach() - want).abs().max()):.4f}; edges e_k = k / bins, "
+                                        "divide by the number of pixels")
+        if not got.requires_grad:
+            return _report(False, what, "the histogram carries no graph: use torch.sigmoid, not torch.histc")
+    return _report(True, what, "")

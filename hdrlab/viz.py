@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from hdrlab.errors import ShapeError, describe
+from hdrlab.errors import RangeError, ShapeError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve, recover_debevec, response_error_stops
+from hdrlab.imaging.merge import merge_debevec_differentiable, piecewise_linear_lookup
 from hdrlab.imaging.tonemap import (
     log_display,
     luminance,
@@ -30,6 +31,7 @@ from hdrlab.imaging.tonemap import (
 )
 from hdrlab.methods import multiexposure
 from hdrlab.metrics import psnr, tonemapped_psnr
+from hdrlab.nn.losses import mu_law_loss
 from hdrlab.validate import check_ldr, check_radiance
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
     "training_curves", "adaptation_view", "reexposure_view", "bracket_comparison", "hdr_comparison",
+    "lookup_view", "merge_gradient_view",
 ]
 
 
@@ -344,3 +347,84 @@ def hdr_comparison(hdrs: Mapping[str, torch.Tensor], target: torch.Tensor) -> Fi
         shown[f"{label}\nTM PSNR {float(tonemapped_psnr(hdr, target)):.2f} dB"] = display_image(hdr)
     shown["target"] = display_image(target)
     return image_row(shown, size=2.6)
+
+
+def lookup_view(g: torch.Tensor, low: float = 0.40, high: float = 0.44, channel: int = 1) -> Figure:
+    """Why the classic lookup has no gradient and what the piecewise-linear one gives, over ``[low, high]``.
+
+    Left: ``g`` read at the quantised code (the forward of both merges: a
+    staircase) and read by linear interpolation. Right: the derivative each
+    gives, computed by autograd: rounding to a code has derivative 0 almost
+    everywhere; :func:`hdrlab.imaging.merge.piecewise_linear_lookup`'s
+    backward is the slope between neighbouring codes.
+
+    Args:
+        g: ``(3, L)`` inverse response ``ln(E t)`` per code.
+        low, high: the range of pixel values shown, ``0 <= low < high <= 1`` (a few codes wide to see the steps).
+        channel: which colour channel of ``g``.
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    if not 0 <= low < high <= 1:
+        raise RangeError(describe("0 <= low < high <= 1 (pixel values)", f"low={low!r}, high={high!r}",
+                                  "Pick a few codes' width, e.g. low=0.40, high=0.44."))
+    levels = g.shape[-1]
+    x = torch.linspace(low, high, 801, dtype=torch.float64, requires_grad=True)
+    table = g[channel].detach().double()
+    rounded = table[(x * (levels - 1)).round().long()] + 0 * x  # what integer indexing gives autograd: slope 0
+    (grad_rounded,) = torch.autograd.grad(rounded.sum(), x)
+    looked_up = piecewise_linear_lookup(x, table)
+    (grad_linear,) = torch.autograd.grad(looked_up.sum(), x)
+    x, looked_up = x.detach().numpy(), looked_up.detach().numpy()
+    codes = np.arange(levels) / (levels - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    axes[0].plot(x, looked_up, label="forward: g(code)")
+    axes[0].plot(codes, table.numpy(), "o-", ms=3, label="piecewise-linear g")
+    axes[1].plot(x, grad_rounded.numpy(), label="d/dx of g(round(x)): 0")
+    axes[1].plot(x, grad_linear.numpy(), label="piecewise-linear backward")
+    for ax, ylabel in zip(axes, ("g(x) = ln(E t)", "d g / d x")):
+        ax.set_xlim(low, high)
+        ax.set_xlabel("pixel value x")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    axes[0].set_ylim(looked_up.min() - 0.02, looked_up.max() + 0.02)
+    fig.tight_layout()
+    return fig
+
+
+def merge_gradient_view(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, target: torch.Tensor) -> Figure:
+    """Where an HDR loss sends its gradient: each frame above the magnitude of ``d loss / d frame``.
+
+    The loss is the L1 between the mu-law images (:func:`hdrlab.nn.losses.mu_law_loss`)
+    of the differentiable merge of ``stack`` and of ``target``, each first
+    divided by its own 99th percentile and clipped
+    (:func:`hdrlab.imaging.tonemap.normalize_hdr`: the merge's scale is fixed by ``g``'s anchor).
+    Gradient maps are summed over colour, shown on a log scale shared by all
+    frames, and titled with each frame's share of the total gradient.
+
+    Args:
+        stack: ``(N, 3, H, W)`` LDR frames in [0, 1].
+        times: ``(N,)`` exposure times, ascending.
+        g: ``(3, L)`` inverse response.
+        target: ``(3, H, W)`` radiance the merge should match.
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    check_radiance(target, "target radiance")
+    leaf = stack.detach().clone().requires_grad_(True)
+    merged = merge_debevec_differentiable(leaf, times, g)
+    mu_law_loss(normalize_hdr(merged), normalize_hdr(target)).backward()
+    magnitude = leaf.grad.abs().sum(1)  # (N, H, W)
+    share = magnitude.flatten(1).sum(1) / magnitude.sum()
+    floor = float(magnitude[magnitude > 0].min()) if (magnitude > 0).any() else 1e-12
+    logged = magnitude.clamp(min=floor).log10().numpy()
+    fig, axes = plt.subplots(2, stack.shape[0], figsize=(2.3 * stack.shape[0], 4.8), squeeze=False)
+    for j in range(stack.shape[0]):
+        axes[0, j].imshow(to_numpy_image(stack[j].detach()))
+        axes[0, j].set_title(f"frame {j}, t = {float(times[j]):.3g}", fontsize=8)
+        image = axes[1, j].imshow(logged[j], cmap="magma", vmin=float(logged.min()), vmax=float(logged.max()))
+        axes[1, j].set_title(f"|d loss / d frame|: {100 * float(share[j]):.0f}%", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes[1].tolist(), fraction=0.02, label="log10 |gradient|")
+    return fig

@@ -183,3 +183,35 @@ class TestChapterThreeCheckers:
         assert "-2 EV frames: generated 26.00 dB <= naive 27.50 dB" in out[0] and "+2 EV" not in out[0]
         assert "merged HDR: generated 21.00 dB <= ldr 21.00 dB" in out[1]
         assert "multiexposure.evaluate" in out[2]
+
+
+class TestChapterFourCheckers:
+    @staticmethod
+    def slope(x, table, rounding=torch.floor, top=2):
+        levels = table.shape[-1]
+        k = rounding(x * (levels - 1)).long().clamp(0, levels - top)
+        return (table[(k + 1).clamp(max=levels - 1)] - table[k]) * (levels - 1)
+
+    def test_lookup_slope(self, capsys):
+        assert checks.check_lookup_slope(self.slope)
+        assert capsys.readouterr().out.startswith("PASS: piecewise-linear backward")
+        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, torch.round))  # the nearest code
+        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, top=1))  # x = 1: no segment
+        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table)[:-1])
+        out = capsys.readouterr().out
+        assert out.count("FAIL: piecewise-linear backward") == 3
+        assert "x=0.5000: got 15.0000, expected 9.0000" in out and "x=1.0000" in out and "one slope per value" in out
+
+    def test_soft_histogram(self, capsys):
+        from hdrlab.nn.losses import soft_histogram
+
+        def hard(x, bins, bandwidth):
+            return torch.stack([torch.histc(c, bins, 0, 1) / c.numel() for c in x])
+
+        assert checks.check_soft_histogram(lambda x, bins, s: soft_histogram(x, bins, (0.0, 1.0), s))
+        assert not checks.check_soft_histogram(hard)
+        assert not checks.check_soft_histogram(lambda x, bins, s: soft_histogram(x, bins, (0.0, 1.0), s).detach())
+        assert not checks.check_soft_histogram(lambda x, bins, s: soft_histogram(x, bins, (0.0, 1.0), s).sum(-1))
+        out = capsys.readouterr().out
+        assert out.startswith("PASS: soft histogram") and "max difference" in out and "no graph" in out
+        assert "expected a tensor of shape (3, 8)" in out

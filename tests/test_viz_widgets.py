@@ -172,3 +172,21 @@ def test_reexposure_explorer(tiny_multiexposure, monkeypatch):
     assert calls[-1][0] is model and calls[-1][2] == -1.25
     with pytest.raises(RangeError):
         widgets.reexposure_explorer(model, item["ldr"] * 2)
+
+
+def test_chapter_four_figures():
+    from hdrlab.imaging.camera import simulate_brackets
+    from hdrlab.imaging.crf import log_inverse_response
+
+    g = log_inverse_response("film-soft")
+    fig = viz.lookup_view(g, 0.40, 0.42)
+    derivatives = [line.get_ydata() for line in fig.axes[1].get_lines()]
+    assert (derivatives[0] == 0).all() and (derivatives[1] > 0).all()  # rounding: no gradient; the slope: some
+    with pytest.raises(RangeError):
+        viz.lookup_view(g, 0.5, 0.4)
+    radiance = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)).mul(10).exp2()
+    stack, times = simulate_brackets(radiance, [-2.0, 0.0, 2.0], "film-soft", unit="ev")
+    fig = viz.merge_gradient_view(stack, times, g, radiance)
+    shares = [float(ax.get_title().split(": ")[1].rstrip("%")) for ax in fig.axes[3:6]]
+    assert len(fig.axes) == 7 and 99 <= sum(shares) <= 101  # six panels and the colour bar
+    matplotlib.pyplot.close("all")
