@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdrlab import course, train
-from hdrlab.methods import expandnet, metahdr, multiexposure
+from hdrlab.methods import expandnet, metahdr, multiexposure, recursive
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: ``python -m hdrlab train <method>``: the function that trains each method (same keywords).
 TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_metahdr,
-            "multiexposure": multiexposure.train_multiexposure}
+            "multiexposure": multiexposure.train_multiexposure, "recursive": recursive.train_recursive}
 #: Methods whose trainer reads a real dataset with ``--data-root``, and which layout it expects.
 DATA_ROOTS = {"multiexposure": "multiexposure: DrTMO stacks, training_data/Train/Bracketed_images"}
 

@@ -64,6 +64,12 @@ PUBLIC = {
                                      "CAMERA_CRFS", "ABLATIONS", "build_model", "generate", "naive_reexposure",
                                      "merge_bracket", "held_out_brackets", "evaluate", "stack_table", "hdr_table",
                                      "train_multiexposure", "load_trained"],
+    "hdrlab.methods.recursive": ["EVS", "STEPS", "CANNY_SIGMA", "CANNY_THRESHOLDS", "LOSS_WEIGHTS", "HDR_MU", "STAGES",
+                                 "canny_edges", "RecurrentUNet", "StopNet", "RecursiveHDRNet", "DirectStackNet",
+                                 "hdr_loss", "RecursiveLoss", "loss_terms", "Settings", "PROFILES", "ABLATIONS",
+                                 "settings_for", "build_model", "stage_parameters", "generate", "held_out_brackets",
+                                 "evaluate", "stack_table", "hdr_table", "ablation_table", "train_recursive",
+                                 "load_trained"],
 }
 
 

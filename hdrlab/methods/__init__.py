@@ -3,7 +3,8 @@
 :mod:`hdrlab.methods.expandnet` is the single-image LDR->HDR baseline every
 chapter compares against (and MetaHDR's simulated-label generator);
 :mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks);
-:mod:`hdrlab.methods.multiexposure` is chapter 3 (a bracket generated from one LDR, then merged).
+:mod:`hdrlab.methods.multiexposure` is chapter 3 (a bracket generated from one LDR, then merged);
+:mod:`hdrlab.methods.recursive` is chapter 4 (recursive bracket generation trained through a differentiable merge).
 
 Example:
     >>> from hdrlab.methods import expandnet
@@ -14,6 +15,6 @@ Taught in: notebooks/02_metahdr.ipynb, 03_multi_exposure_generation.ipynb,
 04_differentiable_recursion.ipynb, 05_hybrid_autoencoder.ipynb
 """
 
-from hdrlab.methods import expandnet, metahdr, multiexposure
+from hdrlab.methods import expandnet, metahdr, multiexposure, recursive
 
-__all__ = ["expandnet", "metahdr", "multiexposure"]
+__all__ = ["expandnet", "metahdr", "multiexposure", "recursive"]
