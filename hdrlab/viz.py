@@ -39,7 +39,7 @@ __all__ = [
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
     "training_curves", "adaptation_view", "reexposure_view", "bracket_comparison", "hdr_comparison",
-    "lookup_view", "merge_gradient_view",
+    "lookup_view", "merge_gradient_view", "recursion_view",
 ]
 
 
@@ -427,4 +427,42 @@ def merge_gradient_view(stack: torch.Tensor, times: torch.Tensor, g: torch.Tenso
     for ax in axes.flat:
         ax.axis("off")
     fig.colorbar(image, ax=axes[1].tolist(), fraction=0.02, label="log10 |gradient|")
+    return fig
+
+
+def recursion_view(stack: torch.Tensor, evs: Sequence[float], step: int,
+                   true_stack: torch.Tensor | None = None) -> Figure:
+    """The recursion unrolled up to ``step``: EV 0 -> +1 -> ... and EV 0 -> -1 -> ..., one row per direction.
+
+    Args:
+        stack: ``(N, 3, H, W)`` generated bracket in [0, 1] in the order of ``evs``
+            (:func:`hdrlab.methods.recursive.generate`), whole stops around EV 0.
+        evs: its N exposures (EV relative to the input), containing 0.
+        step: how many recursion steps to show, ``0 <= step <= max(|ev|)``.
+        true_stack: the true bracket (same shape), to title each frame with its PSNR, or None.
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    evs = [float(ev) for ev in evs]
+    check_ldr(stack, "generated bracket")
+    deepest = int(max(abs(ev) for ev in evs))
+    if stack.dim() != 4 or stack.shape[0] != len(evs) or 0.0 not in evs or not 0 <= step <= deepest:
+        raise ShapeError(describe(f"an (N, 3, H, W) bracket with N = len(evs) = {len(evs)}, EV 0 among evs, and "
+                                  f"0 <= step <= {deepest}", f"shape {tuple(stack.shape)}, step {step!r}",
+                                  "Pass recursive.generate(model, ldr) and recursive.EVS."))
+    fig, axes = plt.subplots(2, deepest + 1, figsize=(2.3 * (deepest + 1), 5.0), squeeze=False)
+    for row, sign, name in ((0, 1, "stop-up"), (1, -1, "stop-down")):
+        for k in range(deepest + 1):
+            ax = axes[row, k]
+            ax.axis("off")
+            ev = float(sign * k)
+            if k > step or ev not in evs:
+                continue
+            frame = stack[evs.index(ev)]
+            ax.imshow(to_numpy_image(frame))
+            title = "input, EV 0" if k == 0 else f"{name} step {k}: EV {ev:+g}"
+            if true_stack is not None and k > 0:
+                title += f"\n{float(psnr(frame, true_stack[evs.index(ev)])):.2f} dB"
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ Taught in: notebooks/00_getting_started.ipynb
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -20,7 +21,8 @@ from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
 from hdrlab.imaging.weights import WEIGHTS
 from hdrlab.validate import check_ldr, check_radiance
 
-__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer", "reexposure_explorer"]
+__all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer", "reexposure_explorer",
+           "recursion_explorer"]
 
 
 def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> widgets.VBox:
@@ -124,3 +126,27 @@ def reexposure_explorer(model: torch.nn.Module, ldr: torch.Tensor) -> widgets.VB
         plt.show()
 
     return widgets.VBox([ev, widgets.interactive_output(show, {"ev": ev})])
+
+
+def recursion_explorer(stack: torch.Tensor, evs: Sequence[float], true_stack: torch.Tensor | None = None) -> widgets.VBox:
+    """A slider over recursion steps (0 to the deepest EV) showing the unrolled bracket (:func:`viz.recursion_view`).
+
+    Args:
+        stack: ``(N, 3, H, W)`` generated bracket in [0, 1] (:func:`hdrlab.methods.recursive.generate`).
+        evs: its exposures (EV relative to the input), containing 0.
+        true_stack: the true bracket, for PSNR titles, or None.
+
+    Returns:
+        The widget.
+
+    Taught in: notebooks/04_differentiable_recursion.ipynb
+    """
+    check_ldr(stack, "generated bracket")
+    deepest = int(max(abs(float(ev)) for ev in evs))
+    steps = widgets.IntSlider(value=deepest, min=0, max=deepest, description="step")
+
+    def show(step: int) -> None:
+        viz.recursion_view(stack, evs, step, true_stack)
+        plt.show()
+
+    return widgets.VBox([steps, widgets.interactive_output(show, {"step": steps})])

@@ -190,3 +190,23 @@ def test_chapter_four_figures():
     shares = [float(ax.get_title().split(": ")[1].rstrip("%")) for ax in fig.axes[3:6]]
     assert len(fig.axes) == 7 and 99 <= sum(shares) <= 101  # six panels and the colour bar
     matplotlib.pyplot.close("all")
+
+
+def test_recursion_view_and_explorer(monkeypatch):
+    evs = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+    stack = torch.rand(7, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    fig = viz.recursion_view(stack, evs, 2, true_stack=stack.flip(0))
+    shown = [ax.get_title() for ax in fig.axes if ax.get_images()]
+    assert len(fig.axes) == 8 and len(shown) == 6  # the input twice, +-1 and +-2; step 3 left blank
+    assert "stop-up step 2: EV +2" in shown[2] and shown[2].endswith("dB")
+    with pytest.raises(ShapeError):
+        viz.recursion_view(stack, evs, 4)
+    with pytest.raises(ShapeError):
+        viz.recursion_view(stack[:5], evs, 1)
+    matplotlib.pyplot.close("all")
+    calls = []
+    monkeypatch.setattr(viz, "recursion_view", lambda *args: calls.append(args))
+    slider = widgets.recursion_explorer(stack, evs).children[0]
+    assert (slider.min, slider.max, slider.value) == (0, 3, 3)
+    slider.value = 1
+    assert calls[-1][2] == 1
