@@ -16,12 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from hdrlab import io
+from hdrlab import io, train
 from hdrlab.data import scenes
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
@@ -35,7 +37,7 @@ __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
-    "check_lookup_slope", "check_soft_histogram", "check_hdr_layer_effect",
+    "check_lookup_slope", "check_soft_histogram", "check_hdr_layer_effect", "check_controlled_comparison",
 ]
 
 
@@ -418,4 +420,40 @@ def check_hdr_layer_effect(with_layer: dict[str, float], without_layer: dict[str
         return _report(False, what, f"pass two dicts recursive.evaluate returns (missing or bad entry {err!r})")
     if not with_psnr > without_psnr:
         return _report(False, what, f"with the layer {with_psnr:.2f} dB <= without {without_psnr:.2f} dB")
+    return _report(True, what, "")
+
+
+def _stage_weights(run: Path, stage: str) -> dict[str, torch.Tensor]:
+    """The model weights of a :func:`hdrlab.methods.recursive.train_recursive` run at the end of ``stage``."""
+    checkpoint = train.latest_checkpoint(run / f"stage_{stage}")
+    if checkpoint is None:
+        raise FileNotFoundError(f"no checkpoint in {run / f'stage_{stage}'}")
+    return torch.load(checkpoint, weights_only=True)["model"]
+
+
+def check_controlled_comparison(with_run: str | Path, without_run: str | Path) -> bool:
+    """Check that two recursive runs are a controlled experiment on the HDR layer.
+
+    ``with_run`` and ``without_run`` are ``out_dir`` folders of
+    :func:`hdrlab.methods.recursive.train_recursive` (``reference`` and
+    ``no_hdr_layer``). Passes when their ``settings.json`` differ only in the HDR
+    loss weight (and the ablation's name), their weights are identical after
+    stages (a) and (b), and differ after stage (c): the HDR layer is the one
+    difference, and it changed the training.
+    """
+    what = ("controlled comparison: same settings but the HDR loss weight, identical weights after stages (a) "
+            "and (b), different after stage (c)")
+    runs = Path(with_run), Path(without_run)
+    try:
+        settings = [json.loads((run / "settings.json").read_text()) for run in runs]
+        after_b, after_c = ([_stage_weights(run, stage) for run in runs] for stage in ("b", "c"))
+    except (OSError, ValueError, KeyError) as err:
+        return _report(False, what, f"pass two finished train_recursive run folders ({err})")
+    differing = sorted(key for key in settings[0] if settings[0][key] != settings[1].get(key))
+    if differing != ["ablation", "hdr_weight"] or not (settings[0]["hdr_weight"] > 0 and settings[1]["hdr_weight"] == 0):
+        return _report(False, what, f"the settings differ in {differing} (want only the HDR weight, > 0 vs 0)")
+    if any(not torch.equal(after_b[0][name], after_b[1][name]) for name in after_b[0]):
+        return _report(False, what, "the weights differ already after stage (b): use the same seed and steps")
+    if all(torch.equal(after_c[0][name], after_c[1][name]) for name in after_c[0]):
+        return _report(False, what, "stage (c) left both runs identical: the HDR loss never reached the weights")
     return _report(True, what, "")

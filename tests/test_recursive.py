@@ -501,6 +501,26 @@ class TestEvaluation:
                 assert f"stack_psnr/{ev}/{method}" in scores and f"stack_ssim/{ev}/{method}" in scores
             assert f"tm_psnr/{method}" in scores and f"mu_psnr/{method}" in scores
         assert "tm_psnr/true_bracket" in scores and not any(k.startswith("stack_msssim") for k in scores)
+        assert scores["hdr_loss/generated"] > 0 and "hdr_loss/single_shot" not in scores
+        perfect = rc.evaluate(model, brackets, other_generators={"truth": lambda ldr, evs: brackets[0]["stack"]})
+        assert perfect["hdr_loss/truth"] == 0
         assert scores["tm_psnr/true_bracket"] > scores["tm_psnr/naive"]
         assert "+3 EV" in rc.stack_table(scores) and "true_bracket" in rc.hdr_table(scores)
         assert "reference" in rc.ablation_table({"reference": scores})
+
+
+class TestControlledComparison:
+    def test_checker_on_real_runs(self, tmp_path, tiny, capsys):
+        from hdrlab import checks
+
+        for name, ablation, seed in (("with", "reference", 0), ("without", "no_hdr_layer", 0),
+                                     ("other_seed", "no_hdr_layer", 1)):
+            rc.train_recursive(tmp_path / name, "quick", ablation=ablation, seed=seed, progress="none", device="cpu")
+        assert checks.check_controlled_comparison(tmp_path / "with", tmp_path / "without")
+        assert capsys.readouterr().out.startswith("PASS: controlled comparison")
+        assert not checks.check_controlled_comparison(tmp_path / "with", tmp_path / "other_seed")
+        assert not checks.check_controlled_comparison(tmp_path / "without", tmp_path / "with")  # weights swapped
+        assert not checks.check_controlled_comparison(tmp_path / "with", tmp_path / "missing")
+        out = capsys.readouterr().out.splitlines()
+        assert "differ already after stage (b)" in out[0]
+        assert "(want only the HDR weight, > 0 vs 0)" in out[1] and "finished train_recursive run" in out[2]

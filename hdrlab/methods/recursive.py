@@ -919,6 +919,13 @@ def _hdr_scores(hdrs: Mapping[str, torch.Tensor], target: torch.Tensor) -> dict[
     return scores
 
 
+def _held_out_hdr_loss(stack: torch.Tensor, item: dict) -> float:
+    """Stage (c)'s HDR loss of a whole held-out bracket: the objective the differentiable layer trains."""
+    times = torch.exp2(torch.tensor(item["evs"]))
+    with torch.no_grad():
+        return float(hdr_loss(synthesize_hdr(stack, times), synthesize_hdr(item["stack"], times)))
+
+
 def evaluate(model: nn.Module, brackets: list[dict],
              other_generators: Mapping[str, nn.Module | Callable] | None = None,
              hdr_predictors: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> dict[str, float]:
@@ -934,7 +941,9 @@ def evaluate(model: nn.Module, brackets: list[dict],
     against the scene radiance: ``tm_psnr``, ``tm_ssim`` (Reinhard, each image its own key) and
     ``mu_psnr`` (mu-law, mu 5000, after dividing each image by its own 99th-percentile
     luminance, :func:`hdrlab.methods.multiexposure.hdr_display`, since a merge fixes radiance
-    only up to a scale). Methods: ``generated``, ``naive``, the other generators' names,
+    only up to a scale). ``hdr_loss/<method>`` is stage (c)'s training objective on the
+    whole held-out bracket (:func:`hdr_loss` between the :func:`synthesize_hdr` merges of
+    the bracket and of the true one): what training through the layer minimises. Methods: ``generated``, ``naive``, the other generators' names,
     the single-shot ``hdr_predictors``' names (HDR rows only: e.g. ExpandNet) and
     ``true_bracket`` (HDR rows only, an upper bound).
 
@@ -963,7 +972,8 @@ def evaluate(model: nn.Module, brackets: list[dict],
         hdrs = {name: multiexposure.merge_bracket(stack, evs) for name, stack in stacks.items()}
         hdrs.update({name: predict(ldr) for name, predict in (hdr_predictors or {}).items()})
         hdrs["true_bracket"] = multiexposure.merge_bracket(item["stack"], evs)
-        for key, value in {**_stack_scores(item, stacks), **_hdr_scores(hdrs, item["hdr"])}.items():
+        objective = {f"hdr_loss/{name}": _held_out_hdr_loss(stacks[name], item) for name in stacks}
+        for key, value in {**_stack_scores(item, stacks), **_hdr_scores(hdrs, item["hdr"]), **objective}.items():
             totals[key] = totals.get(key, 0.0) + value
     return {key: total / len(brackets) for key, total in sorted(totals.items())}
 
