@@ -215,14 +215,3 @@ class TestChapterFourCheckers:
         out = capsys.readouterr().out
         assert out.startswith("PASS: soft histogram") and "max difference" in out and "no graph" in out
         assert "expected a tensor of shape (3, 8)" in out
-
-    def test_hdr_layer_effect(self, capsys):
-        better, worse = {"tm_psnr/generated": 19.3, "mu_psnr/generated": 18.0}, {"tm_psnr/generated": 18.8}
-        assert checks.check_hdr_layer_effect(better, worse)
-        assert capsys.readouterr().out.startswith("PASS: held-out merged HDR")
-        assert not checks.check_hdr_layer_effect(worse, better)
-        assert not checks.check_hdr_layer_effect(better, better)  # a tie is no effect
-        assert not checks.check_hdr_layer_effect(better, {"mu_psnr/generated": 30.0})
-        out = capsys.readouterr().out.splitlines()
-        assert "with the layer 18.80 dB <= without 19.30 dB" in out[0] and "19.30 dB <= without 19.30" in out[1]
-        assert "recursive.evaluate" in out[2]

@@ -33,7 +33,7 @@ PUBLIC = {
                       "check_hat_weight", "check_debevec_rows", "check_reinhard_global",
                       "check_expandnet_loss", "check_inner_step", "check_metahdr_ordering", "check_exposure_mask",
                       "check_representation_loss", "check_multiexposure_effect", "check_lookup_slope",
-                      "check_soft_histogram", "check_hdr_layer_effect", "check_controlled_comparison"],
+                      "check_soft_histogram", "check_controlled_comparison"],
     "hdrlab.course": ["record", "run_course", "clean_notebook", "relink"],
     "hdrlab.errors": ["NonFiniteLossError"],
     "hdrlab.train": ["fit", "FitResult", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "load_weights",

@@ -524,3 +524,17 @@ class TestControlledComparison:
         out = capsys.readouterr().out.splitlines()
         assert "differ already after stage (b)" in out[0]
         assert "(want only the HDR weight, > 0 vs 0)" in out[1] and "finished train_recursive run" in out[2]
+
+
+def test_stage_a_freezes_the_refinement_for_ddp(tmp_path, tiny, monkeypatch):
+    """DDP (torchrun) syncs every parameter that requires grad: stage (a), which leaves refinement out, freezes it."""
+    seen, fit = [], rc.train.fit
+
+    def recording_fit(model, *args, **kwargs):
+        seen.append({p.requires_grad for name, p in model.named_parameters() if ".refine_net." in f".{name}"})
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(rc.train, "fit", recording_fit)
+    model, _ = rc.train_recursive(tmp_path, "quick", progress="none", device="cpu")
+    assert seen == [{False}, {True}, {True}]
+    assert all(p.requires_grad for p in model.parameters())

@@ -709,7 +709,7 @@ class Settings:
 #: GRUs on 512 channels; the reference's global network even reaches 1024 channels at its bottleneck).
 #:
 #: ``quick`` keeps the whole architecture (5/4/4 levels, GRUs, CIN, Canny input, three stages, the HDR layer)
-#: at widths 4/4/4 with one 3x3 conv per U-Net level (0.96 M parameters), 32 px crops, batch 4, 50 + 30 + 40
+#: at widths 4/4/4 with one 3x3 conv per U-Net level (776,110 parameters), 32 px crops, batch 4, 50 + 30 + 40
 #: steps at Adam 3e-3 (refinement 1e-3), and no CoBi term (weight 0: offline its VGG features are random, and
 #: it costs 2-3x per step on a CPU; the ``full`` profile and :class:`RecursiveLoss` keep it). Measured on a
 #: 2-core CPU shared with other jobs, ``OMP_NUM_THREADS=1``: 30-37 s per run including the final evaluation
@@ -1105,8 +1105,11 @@ def train_recursive(
         out.mkdir(parents=True, exist_ok=True)
         (out / "settings.json").write_text(json.dumps({**asdict(settings), "ablation": ablation}, indent=2) + "\n")
     stages = [(stage, n) for stage, n in settings.stage_steps().items() if n > 0]
+    _, refinement = stage_parameters(model, "c")
     results, offset = [], 0
     for i, (stage, n) in enumerate(stages):
+        for parameter in refinement:  # stage (a) trains no refinement: frozen, so DDP (torchrun) expects no gradient
+            parameter.requires_grad_(stage != "a")
         folder = out / f"stage_{stage}"
         last = i == len(stages) - 1
         stage_resume = resume and (i == 0 or train.latest_checkpoint(folder) is not None)
@@ -1121,6 +1124,8 @@ def train_recursive(
         )
         results.append((stage, offset, result))
         offset += n
+    for parameter in refinement:
+        parameter.requires_grad_(True)
     return model.eval(), _combine(results)
 
 
