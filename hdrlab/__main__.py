@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     fit.add_argument("--data-root", default=None,
                      help=f"train on a real dataset folder instead of the embedded scenes ({', '.join(DATA_ROOTS)})")
+    fit.add_argument("--ablation", default=None,
+                     help=f"train an ablation variant ({_variants()})")
     return parser
 
 
@@ -42,6 +44,13 @@ TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_met
             "multiexposure": multiexposure.train_multiexposure, "recursive": recursive.train_recursive}
 #: Methods whose trainer reads a real dataset with ``--data-root``, and which layout it expects.
 DATA_ROOTS = {"multiexposure": "multiexposure: DrTMO stacks, training_data/Train/Bracketed_images"}
+#: Methods with ablation variants (``--ablation``), and their names.
+ABLATIONS = {"multiexposure": tuple(multiexposure.ABLATIONS), "recursive": tuple(recursive.ABLATIONS)}
+
+
+def _variants() -> str:
+    """``"multiexposure: a, b; recursive: c, d"``: the ablation variants per method."""
+    return "; ".join(f"{method}: {', '.join(names)}" for method, names in ABLATIONS.items())
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -52,6 +61,11 @@ def _train(args: argparse.Namespace) -> int:
                   f"(supported: {', '.join(DATA_ROOTS)}).", file=sys.stderr)
             return 2
         extra["data_root"] = args.data_root
+    if args.ablation is not None:
+        if args.ablation not in ABLATIONS.get(args.method, ()):
+            print(f"--ablation {args.ablation!r} is not a variant of {args.method} ({_variants()}).", file=sys.stderr)
+            return 2
+        extra["ablation"] = args.ablation
     _, result = TRAINERS[args.method](args.out, args.profile, resume=args.resume, steps=args.steps,
                                       device=args.device, seed=args.seed, **extra)
     if train.is_main_process():

@@ -466,6 +466,13 @@ class TestTraining:
         assert cli.main(["train", "recursive", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path)]) == 2
         assert "--data-root is not supported for recursive" in capsys.readouterr().err
         assert not (tmp_path / "r").exists()
+        assert cli.main(["train", "recursive", "--profile", "quick", "--out", str(tmp_path / "a"), "--steps", "1",
+                         "--device", "cpu", "--ablation", "no_hdr_layer"]) == 0
+        assert json.loads((tmp_path / "a" / "settings.json").read_text())["ablation"] == "no_hdr_layer"
+        assert cli.main(["train", "recursive", "--out", str(tmp_path / "b"), "--ablation", "shared_net"]) == 2
+        assert "'shared_net' is not a variant of recursive" in capsys.readouterr().err
+        assert cli.main(["train", "expandnet", "--out", str(tmp_path / "c"), "--ablation", "baseline"]) == 2
+        assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 # ----------------------------------------------------------------------------- generation and evaluation
