@@ -118,6 +118,8 @@ class TestParameterCounts:
         global_only = 2 * _recurrent_unet(3, 3, 5, 32, n=n, conditional=False)
         assert count_parameters(rc.build_model(s, "+recurrence")) == global_only
         assert count_parameters(rc.build_model(s, "+cin")) == 2 * _recurrent_unet(3, 3, 5, 32, n=n)
+        for name in ("+decomposition", "+hdr_layer", "no_hdr_layer"):
+            assert count_parameters(rc.build_model(s, name)) == _expected_count(s)
         direct = rc.build_model(s, "baseline")
         assert isinstance(direct, rc.DirectStackNet)
         assert count_parameters(direct) == 2 * (_refine_unet(5, 32, n=n, c_in=3, c_out=9))
@@ -412,6 +414,10 @@ class TestTraining:
         assert rc.settings_for("quick", steps=1).stage_steps() == {"a": 0, "b": 0, "c": 1}
         assert rc.settings_for("quick", ablation="no_hdr_layer").hdr_weight == 0.0
         assert rc.settings_for("quick", ablation="reference").hdr_weight > 0
+        weights = {name: (rc.settings_for("full", ablation=name).hdr_weight,
+                          rc.settings_for("full", ablation=name).cobi_weight) for name in rc.ABLATIONS}
+        assert weights["+decomposition"] == weights["baseline"] == (0.0, 0.0) and weights["+hdr_layer"] == (1.0, 0.0)
+        assert weights["no_hdr_layer"] == (0.0, 0.1) and weights["reference"] == (1.0, 0.1)
         with pytest.raises(ChoiceError):
             rc.settings_for("quick", ablation="nope")
         with pytest.raises(ChoiceError):

@@ -734,17 +734,23 @@ PROFILES: dict[str, Settings] = {
     ),
 }
 
-#: Ablation variants: model switches and loss changes. ``baseline``: :class:`DirectStackNet` (plain U-Nets, no
-#: recursion, CIN or decomposition, no HDR layer); ``+recurrence``: the recursive global network with its GRU,
-#: no CIN, no decomposition; ``+cin``: the same with CIN; ``no_hdr_layer``: the full model, same steps and
-#: seed, stage (c) without the HDR loss; ``reference``: the full model trained end to end.
+#: Ablation variants: model switches and loss changes. The paper's rows, each adding one component:
+#: ``baseline`` (:class:`DirectStackNet`: plain U-Nets, no recursion, CIN or decomposition), ``+recurrence``
+#: (the recursive global network with its GRU, no CIN, no decomposition), ``+cin``, ``+decomposition``
+#: (global / edge / refinement), ``+hdr_layer`` (stage (c) through the HDR layer) and ``reference`` (+ CoBi:
+#: the whole method). None before ``+hdr_layer`` trains with the HDR loss or CoBi. ``no_hdr_layer`` is the
+#: controlled partner of ``reference``: everything, CoBi included, except the HDR loss. At ``quick`` (no
+#: CoBi) ``+decomposition`` equals ``no_hdr_layer`` and ``+hdr_layer`` equals ``reference``.
 ABLATIONS: dict[str, dict] = {
-    "baseline": {"model": "direct", "hdr_weight": 0.0},
-    "+recurrence": {"conditional": False, "decomposition": False, "hdr_weight": 0.0},
-    "+cin": {"decomposition": False, "hdr_weight": 0.0},
+    "baseline": {"model": "direct", "hdr_weight": 0.0, "cobi_weight": 0.0},
+    "+recurrence": {"conditional": False, "decomposition": False, "hdr_weight": 0.0, "cobi_weight": 0.0},
+    "+cin": {"decomposition": False, "hdr_weight": 0.0, "cobi_weight": 0.0},
+    "+decomposition": {"hdr_weight": 0.0, "cobi_weight": 0.0},
+    "+hdr_layer": {"cobi_weight": 0.0},
     "no_hdr_layer": {"hdr_weight": 0.0},
     "reference": {},
 }
+_LOSS_SWITCHES = ("hdr_weight", "cobi_weight")  # the ablations' keys that change Settings, not the model
 
 
 def _check_ablation(ablation: object) -> None:
@@ -781,8 +787,7 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
         total = settings.steps
         steps_a, steps_b = steps * settings.steps_a // total, steps * settings.steps_b // total
         settings = replace(settings, steps_a=steps_a, steps_b=steps_b, steps_c=steps - steps_a - steps_b)
-    if "hdr_weight" in ABLATIONS[ablation]:
-        settings = replace(settings, hdr_weight=ABLATIONS[ablation]["hdr_weight"])
+    return replace(settings, **{key: value for key, value in ABLATIONS[ablation].items() if key in _LOSS_SWITCHES})
     return settings
 
 
