@@ -411,8 +411,7 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
         >>> from hdrlab.imaging.crf import log_inverse_response
         >>> stack, times = simulate_brackets(torch.rand(3, 8, 8) * 4, [-1.0, 0.0, 1.0], "srgb", unit="ev")
         >>> g = log_inverse_response("srgb")
-        >>> stack.requires_grad_(True)
-        tensor(...)
+        >>> stack = stack.requires_grad_(True)
         >>> hdr = merge_debevec_differentiable(stack, times, g)
         >>> torch.equal(hdr.detach(), merge_debevec(stack.detach(), times, g))
         True
