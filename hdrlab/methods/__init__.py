@@ -4,7 +4,9 @@
 chapter compares against (and MetaHDR's simulated-label generator);
 :mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks);
 :mod:`hdrlab.methods.multiexposure` is chapter 3 (a bracket generated from one LDR, then merged);
-:mod:`hdrlab.methods.recursive` is chapter 4 (recursive bracket generation trained through a differentiable merge).
+:mod:`hdrlab.methods.recursive` is chapter 4 (recursive bracket generation trained through a differentiable merge);
+:mod:`hdrlab.methods.hybrid` holds chapter 5's data cleaning, pair alignment, log-HDR domain and checkerboard score
+(its model and training are still to come).
 
 Example:
     >>> from hdrlab.methods import expandnet
@@ -15,6 +17,6 @@ Taught in: notebooks/02_metahdr.ipynb, 03_multi_exposure_generation.ipynb,
 04_differentiable_recursion.ipynb, 05_hybrid_autoencoder.ipynb
 """
 
-from hdrlab.methods import expandnet, metahdr, multiexposure, recursive
+from hdrlab.methods import expandnet, hybrid, metahdr, multiexposure, recursive
 
-__all__ = ["expandnet", "metahdr", "multiexposure", "recursive"]
+__all__ = ["expandnet", "metahdr", "multiexposure", "recursive", "hybrid"]

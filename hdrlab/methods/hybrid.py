@@ -1,0 +1,534 @@
+"""Hybrid autoencoder (Demirci & Dere), part 1: data cleaning, pair alignment, the log-HDR domain, artifact score.
+
+The chapter's model is a frozen ImageNet MobileNetV3 encoder with a
+pixel-shuffle decoder, trained with L1 + LPIPS on a normalised log-HDR target.
+This module holds the self-contained pieces around it:
+
+- data cleaning: :func:`keep_pair` drops pairs whose HDR peaks above
+  :data:`MAX_HDR_VALUE` (4096);
+- alignment: some LDR/HDR pairs are rotated or flipped relative to each other;
+  :func:`dihedral` / :func:`undo_dihedral` apply and undo the 8 symmetries of
+  the square (:data:`DIHEDRAL`), and :func:`align_pair` finds the one that
+  makes the HDR match the LDR (SSIM on a centre patch of a scale-free display);
+- the training domain: :func:`to_log_domain` maps radiance to
+  ``[-1, 1]`` (``log1p``, per-image min-max) and :func:`from_log_domain` is its
+  exact inverse; :func:`ldr_to_input` ImageNet-normalises the encoder's input;
+  :func:`reinhard_display` is ``x / (1 + x)`` per channel for display;
+- the artifact study: :func:`checkerboard_score` measures the 2-pixel-period
+  ("mosaic") pattern that pixel-shuffle / transposed-convolution decoders leave.
+
+Conventions (DESIGN §2): images are float32 tensors ``(*, 3, H, W)``; LDR is in
+[0, 1]; radiance is linear, ``>= 0`` and unbounded; bad input raises a typed
+error from :mod:`hdrlab.errors`, never NaN.
+
+References:
+    Demirci, Dere, "Single LDR image to HDR translation" (hybrid
+    MobileNetV3-encoder / pixel-shuffle-decoder autoencoder). Howard et al.,
+    "Searching for MobileNetV3", ICCV 2019. Odena, Dumoulin, Olah,
+    "Deconvolution and checkerboard artifacts", Distill 2016.
+
+Taught in: notebooks/05_hybrid_autoencoder.ipynb
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
+from hdrlab.imaging.tonemap import luminance
+from hdrlab.metrics import ssim
+from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
+from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
+
+__all__ = [
+    "MAX_HDR_VALUE",
+    "keep_pair",
+    "DIHEDRAL",
+    "DIHEDRAL_INVERSE",
+    "dihedral",
+    "undo_dihedral",
+    "alignment_display",
+    "align_pair",
+    "LogStats",
+    "to_log_domain",
+    "from_log_domain",
+    "ldr_to_input",
+    "reinhard_display",
+    "checkerboard_score",
+]
+
+#: Largest HDR value a training pair may contain; pairs whose HDR peaks above it are dropped (:func:`keep_pair`).
+MAX_HDR_VALUE = 4096.0
+
+#: The 8 symmetries of the square, by index ``k``: ``k % 4`` counter-clockwise quarter turns
+#: (``torch.rot90`` on the last two dims), preceded for ``k >= 4`` by a left-right flip.
+DIHEDRAL = ("identity", "rot90", "rot180", "rot270", "flip", "flip_rot90", "flip_rot180", "flip_rot270")
+#: ``DIHEDRAL_INVERSE[k]`` is the index of the transform that undoes transform ``k``
+#: (quarter turns invert to the opposite turn; every flip combination is its own inverse).
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+_SSIM_MIN_SIDE = 11  # hdrlab.metrics.ssim's Gaussian window
+
+
+# ----------------------------------------------------------------------------- data cleaning
+
+
+def keep_pair(hdr: torch.Tensor) -> bool:
+    """Whether a training pair survives the project's cleaning: its HDR maximum is ``<= MAX_HDR_VALUE`` (4096).
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``; with a batch, the maximum over all of it.
+
+    Returns:
+        True to keep the pair, False to drop it.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid radiance (see :func:`hdrlab.validate.check_radiance`).
+
+    Example:
+        >>> keep_pair(torch.full((3, 4, 4), 100.0)), keep_pair(torch.full((3, 4, 4), 5000.0))
+        (True, False)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_radiance(hdr, "HDR image")
+    return bool(hdr.numel() == 0 or float(hdr.max()) <= MAX_HDR_VALUE)
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise DTypeError(describe("k as an int in 0..7", repr(k), "Pass an index into hdrlab.methods.hybrid.DIHEDRAL."))
+    if not 0 <= k < len(DIHEDRAL):
+        raise ChoiceError(describe("k in 0..7 (one of DIHEDRAL)", repr(k), f"Pick an index into {DIHEDRAL}."))
+    return k
+
+
+def _check_planar(image: object, name: str) -> torch.Tensor:
+    if not isinstance(image, torch.Tensor):
+        raise DTypeError(describe(f"{name} as a torch.Tensor", type(image).__name__, "Convert with torch.as_tensor."))
+    if image.dim() < 2:
+        raise ShapeError(describe(f"{name} of shape (..., H, W)", f"shape {tuple(image.shape)}", "Add the H, W dims."))
+    return image
+
+
+def dihedral(image: torch.Tensor, k: int) -> torch.Tensor:
+    """Apply symmetry ``k`` of the square (:data:`DIHEDRAL`) to the last two dims.
+
+    ``k >= 4`` first flips left-right, then every ``k`` turns ``k % 4`` quarter
+    turns counter-clockwise. Odd ``k`` swap H and W, so non-square images are
+    allowed (the output is ``(..., W, H)``). The values are only moved, never changed.
+
+    Args:
+        image: ``(..., H, W)`` tensor of any dtype (an image, a mask, a stack).
+        k: transform index in 0..7.
+
+    Returns:
+        ``(..., H, W)`` for even ``k``, ``(..., W, H)`` for odd ``k``; a new tensor.
+
+    Raises:
+        DTypeError: not a tensor, or ``k`` not an int. ShapeError: fewer than 2 dims. ChoiceError: ``k`` not in 0..7.
+
+    Example:
+        >>> x = torch.arange(6.0).view(1, 2, 3)
+        >>> dihedral(x, 1).shape, bool(torch.equal(undo_dihedral(dihedral(x, 5), 5), x))
+        (torch.Size([1, 3, 2]), True)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    image = _check_planar(image, "image")
+    k = _check_k(k)
+    out = torch.flip(image, dims=(-1,)) if k >= 4 else image
+    return torch.rot90(out, k % 4, dims=(-2, -1))
+
+
+def undo_dihedral(image: torch.Tensor, k: int) -> torch.Tensor:
+    """The exact inverse of :func:`dihedral`: ``undo_dihedral(dihedral(x, k), k) == x`` for every ``k``.
+
+    Equal to ``dihedral(image, DIHEDRAL_INVERSE[k])``.
+
+    Args:
+        image: ``(..., H, W)`` tensor (the output of ``dihedral(x, k)``).
+        k: the index that was applied, 0..7.
+
+    Returns:
+        The tensor before ``dihedral(., k)``: ``(..., W, H)`` for odd ``k``.
+
+    Raises:
+        DTypeError, ShapeError, ChoiceError: see :func:`dihedral`.
+
+    Example:
+        >>> x = torch.rand(3, 4, 5)
+        >>> all(torch.equal(undo_dihedral(dihedral(x, k), k), x) for k in range(8))
+        True
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    image = _check_planar(image, "image")
+    k = _check_k(k)
+    out = torch.rot90(image, -(k % 4), dims=(-2, -1))
+    return torch.flip(out, dims=(-1,)) if k >= 4 else out
+
+
+def alignment_display(hdr: torch.Tensor) -> torch.Tensor:
+    """The scale-free display used to compare an HDR with its LDR: ``L / (1 + L)`` of ``hdr / median luminance``.
+
+    Dividing by the image's own *median* Rec. 709 luminance (robust to the few
+    very bright pixels that dominate a mean) maps the typical pixel to 0.5 and
+    makes the result independent of the HDR's absolute scale
+    (``alignment_display(c * hdr) == alignment_display(hdr)``). An image whose
+    median luminance is 0 (mostly black) falls back to its mean luminance.
+
+    Args:
+        hdr: ``(3, H, W)`` linear radiance ``>= 0``, not all black.
+
+    Returns:
+        ``(3, H, W)`` display values in [0, 1).
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid radiance. RangeError: an all-black image (no scale).
+
+    Example:
+        >>> hdr = torch.rand(3, 8, 8)
+        >>> bool(torch.allclose(alignment_display(hdr), alignment_display(250 * hdr)))
+        True
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_radiance(hdr, "HDR image")
+    lum = luminance(hdr)
+    scale = lum.median()
+    if not scale > 0:
+        scale = lum.mean()
+    if not scale > 0:
+        raise RangeError(
+            describe("an HDR image with some light", "an all-black image", "Drop the pair; it cannot be aligned.")
+        )
+    return reinhard_display(hdr / scale)
+
+
+def _single(image: torch.Tensor, name: str) -> None:
+    if image.dim() != 3:
+        raise ShapeError(
+            describe(f"{name} of shape (3, H, W) (one image)", f"shape {tuple(image.shape)}", "Align pairs one by one.")
+        )
+
+
+def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[torch.Tensor, int]:
+    """Undo a rotation/flip between an LDR and its HDR: the transform of the HDR whose display best matches the LDR.
+
+    Each of the 8 transforms ``dihedral(hdr, k)`` whose shape equals the LDR's
+    (odd ``k`` swap H and W, so on non-square pairs only half apply) is shown
+    with :func:`alignment_display` (scale-free: Reinhard of ``hdr / median
+    luminance``) and compared with the LDR by SSIM on the centre patch of side
+    ``min(patch, H, W)``. The best score wins; ties go to the lower index (identity first).
+
+    Args:
+        ldr: ``(3, H, W)`` LDR image in [0, 1].
+        hdr: ``(3, H, W)`` or ``(3, W, H)`` linear radiance ``>= 0``, not all black.
+        patch: side of the compared centre patch, int >= 11 (SSIM's window).
+
+    Returns:
+        ``(aligned_hdr, k)``: ``aligned_hdr = dihedral(hdr, k)`` has the LDR's shape.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid images or patch; ShapeError also when no transform of the
+            HDR has the LDR's shape, or the image is smaller than 11 px (SSIM's window).
+
+    Example:
+        >>> from hdrlab.imaging.camera import expose
+        >>> hdr = torch.rand(3, 8, 8).repeat_interleave(4, -1).repeat_interleave(4, -2)  # (3, 32, 32)
+        >>> aligned, k = align_pair(expose(hdr, 1.0), dihedral(hdr, 6))
+        >>> k, bool(torch.equal(aligned, hdr))
+        (6, True)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_ldr(ldr, "LDR image")
+    check_radiance(hdr, "HDR image")
+    _single(ldr, "LDR image")
+    _single(hdr, "HDR image")
+    patch = check_int(patch, "patch", _SSIM_MIN_SIDE)
+    height, width = ldr.shape[-2:]
+    side = min(patch, height, width)
+    if side < _SSIM_MIN_SIDE:
+        raise ShapeError(
+            describe(f"H and W >= {_SSIM_MIN_SIDE} (SSIM's window)", f"{(height, width)}", "Use larger images.")
+        )
+    candidates = [k for k in range(len(DIHEDRAL)) if dihedral(hdr, k).shape == ldr.shape]
+    if not candidates:
+        raise ShapeError(
+            describe(
+                f"an HDR of shape {tuple(ldr.shape)} or its transpose (the LDR's)",
+                f"shape {tuple(hdr.shape)}",
+                "Resize or crop both images of the pair the same way first.",
+            )
+        )
+    display = alignment_display(hdr)
+    top, left = (height - side) // 2, (width - side) // 2
+    target = ldr[:, top : top + side, left : left + side]
+    scores = []
+    for k in candidates:
+        view = dihedral(display, k)[:, top : top + side, left : left + side]
+        scores.append(float(ssim(view, target)))
+    best = candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
+    return dihedral(hdr, best), best
+
+
+# ----------------------------------------------------------------------------- the log-HDR domain
+
+
+class LogStats(NamedTuple):
+    """Min-max statistics of ``log1p(hdr)`` that :func:`to_log_domain` used, ``(*, 1, 1, 1)`` float64 each.
+
+    Attributes:
+        low: smallest ``log1p`` value per image (``>= 0``).
+        high: largest ``log1p`` value per image (``>= low``).
+    """
+
+    low: torch.Tensor
+    high: torch.Tensor
+
+
+def _check_stats(stats: object) -> LogStats:
+    if not isinstance(stats, tuple) or len(stats) != 2 or not all(isinstance(s, torch.Tensor) for s in stats):
+        raise DTypeError(
+            describe("stats as a LogStats(low, high) of tensors", type(stats).__name__, "Pass what to_log_domain returned.")
+        )
+    low, high = (s.to(torch.float64) for s in stats)
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()) or (low < 0).any() or (high < low).any():
+        raise RangeError(
+            describe(
+                "finite stats with 0 <= low <= high (log1p of radiance)",
+                f"low in [{float(low.min()):.4g}, {float(low.max()):.4g}], "
+                f"high in [{float(high.min()):.4g}, {float(high.max()):.4g}]",
+                "Pass the stats to_log_domain returned, or LogStats(low, high) of log1p values.",
+            )
+        )
+    return LogStats(low, high)
+
+
+def _span(stats: LogStats) -> torch.Tensor:
+    """``high - low``, with 1 where it is 0 (a constant image), so the division never gives NaN."""
+    span = stats.high - stats.low
+    return torch.where(span > 0, span, torch.ones_like(span))
+
+
+def to_log_domain(hdr: torch.Tensor, stats: LogStats | None = None) -> tuple[torch.Tensor, LogStats]:
+    """The training target: ``log1p(hdr)``, min-max to [0, 1] with per-image stats, then to [-1, 1].
+
+    ``t = log1p(hdr)``; ``x = 2 (t - low) / (high - low) - 1`` with ``low, high``
+    the min and max of ``t`` over each image (all channels and pixels). Per-image
+    stats: a single LDR does not fix the scene's absolute scale, and the cleaned
+    data still spans 0..4096, so dataset-wide stats would squeeze most images
+    into a thin slice of [-1, 1]; per image, every target uses the whole range.
+    The price: the inverse needs the stats, which are unknown for a new LDR (pass
+    stats of your choice, e.g. fixed ``LogStats(0, log1p(4096))``, to both functions).
+
+    A constant image (``high == low``) has no span: it maps to -1 everywhere and
+    :func:`from_log_domain` returns the constant exactly (no NaN). Computed in float64.
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+        stats: None to measure them, or a :class:`LogStats` broadcastable to ``(*, 1, 1, 1)``; the image's
+            ``log1p`` values must then lie in ``[low, high]``.
+
+    Returns:
+        ``(x, stats)``: ``x`` ``(*, 3, H, W)`` float32 in [-1, 1]; ``stats`` the :class:`LogStats` used.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid radiance or stats; RangeError also when given stats do not
+            cover the image.
+
+    Example:
+        >>> hdr = torch.tensor([0.0, 1.0, 99.0]).view(3, 1, 1)
+        >>> x, stats = to_log_domain(hdr)
+        >>> x.flatten().tolist()[::2], round(float(stats.high), 4)  # log(100)
+        ([-1.0, 1.0], 4.6052)
+        >>> bool(torch.allclose(from_log_domain(x, stats), hdr))
+        True
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_radiance(hdr, "HDR image")
+    t = torch.log1p(hdr.to(torch.float64))
+    if stats is None:
+        flat = t.reshape(*t.shape[:-3], -1)
+        shape = (*t.shape[:-3], 1, 1, 1)
+        stats = LogStats(flat.amin(-1).reshape(shape), flat.amax(-1).reshape(shape))
+    else:
+        stats = _check_stats(stats)
+        tol = 1e-12 * (1 + stats.high)
+        if t.numel() and ((t < stats.low - tol).any() or (t > stats.high + tol).any()):
+            raise RangeError(
+                describe(
+                    "log1p(hdr) within the given stats' [low, high]",
+                    f"log1p values in [{float(t.min()):.4g}, {float(t.max()):.4g}]",
+                    "Pass stats=None to measure them per image, or wider stats.",
+                )
+            )
+    x = 2 * ((t - stats.low) / _span(stats)).clamp(0, 1) - 1  # the clamp only absorbs the 1e-12 tolerance above
+    return x.to(hdr.dtype), stats
+
+
+def from_log_domain(x: torch.Tensor, stats: LogStats) -> torch.Tensor:
+    """The exact inverse of :func:`to_log_domain`: to [0, 1], undo min-max with the stats, ``expm1``.
+
+    ``hdr = expm1(low + (x + 1) / 2 * (high - low))``, computed in float64; a
+    constant image's stats (``high == low``) give the constant for every ``x``.
+
+    Args:
+        x: ``(*, 3, H, W)`` values in [-1, 1] (e.g. a decoder's tanh output).
+        stats: the :class:`LogStats` of the image (from :func:`to_log_domain`), broadcastable to ``(*, 1, 1, 1)``.
+
+    Returns:
+        ``(*, 3, H, W)`` linear radiance ``>= 0``, dtype of ``x``; differentiable w.r.t. ``x``.
+
+    Raises:
+        DTypeError, ShapeError: invalid ``x`` or stats. RangeError: NaN/inf, ``x`` outside [-1, 1], or bad stats.
+
+    Example:
+        >>> hdr = 10 * torch.rand(2, 3, 8, 8)
+        >>> x, stats = to_log_domain(hdr)
+        >>> stats.low.shape, bool(torch.allclose(from_log_domain(x, stats), hdr, rtol=1e-5, atol=1e-6))
+        (torch.Size([2, 1, 1, 1]), True)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_image(x, "log-domain image")
+    stats = _check_stats(stats)
+    low, high = (float(v) for v in torch.aminmax(x.detach())) if x.numel() else (0.0, 0.0)
+    if low < -1 or high > 1:
+        raise RangeError(
+            describe(
+                "log-domain values in [-1, 1]",
+                f"values in [{low:.4g}, {high:.4g}]",
+                "Squash a network's output with tanh (or clamp it explicitly) before inverting.",
+            )
+        )
+    t = stats.low + (x.to(torch.float64) + 1) / 2 * (stats.high - stats.low)
+    return torch.expm1(t).to(x.dtype)
+
+
+def ldr_to_input(ldr: torch.Tensor) -> torch.Tensor:
+    """The encoder's input: ImageNet normalisation ``(ldr - mean) / std`` per channel, as torchvision's MobileNetV3 expects.
+
+    Uses :data:`hdrlab.nn.features.IMAGENET_MEAN` ``(0.485, 0.456, 0.406)`` and
+    ``IMAGENET_STD`` ``(0.229, 0.224, 0.225)``. An LDR in [0, 1] lands in
+    ``[-mean/std, (1-mean)/std]``: R [-2.118, 2.249], G [-2.036, 2.429], B [-1.804, 2.640].
+
+    Args:
+        ldr: ``(*, 3, H, W)`` display-referred LDR in [0, 1] (sRGB-encoded, as ImageNet photos are).
+
+    Returns:
+        ``(*, 3, H, W)`` normalised input, same dtype and device.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid LDR (see :func:`hdrlab.validate.check_ldr`).
+
+    Example:
+        >>> out = ldr_to_input(torch.zeros(3, 2, 2))
+        >>> [round(v, 3) for v in out[:, 0, 0].tolist()]
+        [-2.118, -2.036, -1.804]
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_ldr(ldr, "LDR image")
+    mean = torch.tensor(IMAGENET_MEAN, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
+    return (ldr - mean) / std
+
+
+def reinhard_display(hdr: torch.Tensor) -> torch.Tensor:
+    """Simple Reinhard for display: ``x / (1 + x)`` on each channel, no key and no luminance scaling.
+
+    Unlike :func:`hdrlab.imaging.tonemap.reinhard_global` (luminance-based, scaled
+    by ``key / log-average``, colour kept by ratios, clipped), this is the plain
+    per-channel curve; it never clips (the output is below 1 for finite input).
+    Divide by a scale first (e.g. the median luminance) to make it scale-free.
+
+    Args:
+        hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``.
+
+    Returns:
+        ``(*, 3, H, W)`` in [0, 1); 1 maps to 0.5.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid radiance.
+
+    Example:
+        >>> reinhard_display(torch.tensor([0.0, 1.0, 3.0]).view(3, 1, 1)).flatten().tolist()
+        [0.0, 0.5, 0.75]
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_radiance(hdr, "HDR image")
+    return hdr / (1 + hdr)
+
+
+# ----------------------------------------------------------------------------- artifact study
+
+_BINOMIAL = (0.25, 0.5, 0.25)  # 3-tap binomial; its frequency response cos^2(pi f) is 0 at Nyquist
+
+
+def checkerboard_score(image: torch.Tensor) -> float:
+    """Share of the high-pass residual's energy at the 2-pixel period (the "mosaic" of pixel-shuffle decoders).
+
+    Definition: ``r = image - blur(image)`` with ``blur`` the separable 3x3
+    binomial filter ``[1, 2, 1] / 4`` (x) ``[1, 2, 1] / 4``, evaluated on the
+    valid interior only (no padding, so borders add nothing), then cropped to an
+    even size ``(h, w)``. The score is the fraction of ``r``'s spectral energy in
+    the three Nyquist bins ``(fy, fx)`` in ``{(h/2, 0), (0, w/2), (h/2, w/2)}`` of
+    its 2-D DFT, pooled over channels (and a batch):
+
+    ``score = sum_c sum_p <r_c, p>^2 / (h w sum_c ||r_c||^2)``, ``p`` in ``{(-1)^y, (-1)^x, (-1)^(x+y)}``
+
+    (by Parseval, ``|DFT(r)(bin_p)|^2 = <r, p>^2`` and ``sum |DFT(r)|^2 = h w ||r||^2``).
+    The binomial blur passes no Nyquist energy, so those bins of ``r`` equal the
+    image's. 0: no 2-pixel pattern; 1: the residual is a pure 2-pixel pattern.
+    Invariant to brightness scale and offset. An image without residual (flat or
+    planar) scores 0.
+
+    Args:
+        image: ``(*, 3, H, W)`` finite float image (any range: display, radiance or log domain), H, W >= 4.
+
+    Returns:
+        The score in [0, 1], a float.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: not a finite ``(*, 3, H, W)`` float tensor, or a side < 4 px.
+
+    Example:
+        >>> yy, xx = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+        >>> smooth = torch.sin(xx / 5.0).expand(3, 32, 32) + 1
+        >>> checker = smooth + 0.05 * (-1.0) ** (xx + yy)
+        >>> checkerboard_score(smooth) < 0.01, checkerboard_score(checker) > 0.9
+        (True, True)
+
+    References:
+        Odena, Dumoulin, Olah, "Deconvolution and checkerboard artifacts", Distill 2016.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_image(image, "image")
+    if min(image.shape[-2:]) < 4:
+        raise ShapeError(describe("H and W >= 4", f"{tuple(image.shape[-2:])}", "Score larger images."))
+    x = image.detach().to(torch.float64).reshape(-1, 1, *image.shape[-2:])
+    kernel = torch.tensor(_BINOMIAL, dtype=torch.float64)
+    blur = F.conv2d(F.conv2d(x, kernel.view(1, 1, 1, 3)), kernel.view(1, 1, 3, 1))
+    r = x[..., 1:-1, 1:-1] - blur
+    h, w = r.shape[-2] // 2 * 2, r.shape[-1] // 2 * 2
+    r = r[..., :h, :w]
+    total = float(r.pow(2).sum())
+    peak = float(x.abs().max())
+    if not total > (1e-12 * peak) ** 2 * r.numel():  # no residual: nothing to score (and no 0 / 0)
+        return 0.0
+    sy = (-1.0) ** torch.arange(h, dtype=torch.float64).view(h, 1)
+    sx = (-1.0) ** torch.arange(w, dtype=torch.float64).view(1, w)
+    nyquist = sum(float((r * p).sum(dim=(-2, -1)).pow(2).sum()) for p in (sy.expand(h, w), sx.expand(h, w), sy * sx))
+    return min(max(nyquist / (h * w * total), 0.0), 1.0)
