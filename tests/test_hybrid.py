@@ -1,4 +1,5 @@
-"""Tests of hdrlab.methods.hybrid, part 1: cleaning, alignment, the log-HDR domain and the checkerboard score."""
+"""Tests of hdrlab.methods.hybrid: part 1 (cleaning, alignment, log-HDR domain, checkerboard score) and part 2
+(frozen MobileNetV3 encoder, hybrid autoencoder, L1 + LPIPS loss)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import torch
 import torch.nn.functional as F
 
 from hdrlab.data import scenes
-from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError
+from hdrlab.errors import ChoiceError, DTypeError, MissingWeightsError, RangeError, ShapeError
 from hdrlab.imaging import camera
 from hdrlab.methods.hybrid import (
     DIHEDRAL,
     DIHEDRAL_INVERSE,
+    ENCODER_CHANNELS,
+    ENCODER_PARAMETERS,
+    ENCODER_STRIDES,
     MAX_HDR_VALUE,
+    MOBILENET_V3_LARGE_URL,
+    UPSAMPLERS,
+    HybridAutoencoder,
+    HybridLoss,
     LogStats,
+    MobileNetEncoder,
     align_pair,
     alignment_display,
     checkerboard_score,
@@ -25,6 +34,7 @@ from hdrlab.methods.hybrid import (
     keep_pair,
     ldr_to_input,
     reinhard_display,
+    saturation_weight,
     to_log_domain,
     undo_dihedral,
 )
@@ -295,3 +305,299 @@ def test_checkerboard_validates() -> None:
         checkerboard_score(torch.rand(3, 3, 8))
     with pytest.raises(RangeError):
         checkerboard_score(torch.full((3, 8, 8), float("inf")))
+
+
+# ============================================================================= part 2: encoder, autoencoder, loss
+
+TINY = 4  # decoder width for fast CPU tests
+
+
+def _smooth_ldr(side: int = 64, batch: int = 1) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
+    image = torch.stack([torch.sin(xx / 6), torch.cos(yy / 5), (xx - yy) / (2 * side)]) * 0.4 + 0.5
+    return image.clamp(0, 1).expand(batch, 3, side, side).contiguous()
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, tmp_path):
+    """TORCH_HOME in a temporary folder (empty cache) and downloads that fail as they do without internet."""
+    import urllib.error
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("offline (mocked in tests)")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return tmp_path / "hub" / "checkpoints"
+
+
+@functools.cache
+def _lpips_loss(alpha: float | None = None) -> HybridLoss:
+    return HybridLoss(alpha=alpha, pretrained=False)
+
+
+# ----------------------------------------------------------------------------- encoder
+
+
+def test_encoder_stages_match_torchvision_and_are_frozen() -> None:
+    from torchvision.models import mobilenet_v3_large
+
+    torch.manual_seed(0)
+    encoder = MobileNetEncoder(pretrained=False)
+    assert encoder.pretrained_backbone is False
+    assert not any(p.requires_grad for p in encoder.parameters())
+    reference = mobilenet_v3_large(weights=None).features.eval()
+    reference.load_state_dict(encoder.features.state_dict())
+    assert sum(p.numel() for p in reference.parameters()) == ENCODER_PARAMETERS == 2_971_952
+    x = ldr_to_input(_smooth_ldr(64, batch=2))
+    feats = encoder(x)
+    assert [tuple(f.shape) for f in feats] == [(2, c, 64 // s, 64 // s) for c, s in zip(ENCODER_CHANNELS, ENCODER_STRIDES)]
+    with torch.no_grad():  # the same maps as running torchvision's stack by hand
+        y, expected = x, {}
+        for index, layer in enumerate(reference):
+            y = layer(y)
+            expected[index] = y
+    for feat, index in zip(feats, (1, 3, 6, 12, 16)):
+        assert torch.allclose(feat, expected[index], atol=1e-5)
+    encoder.train()
+    assert encoder.training and not any(m.training for m in encoder.features.modules())
+    with pytest.raises(ShapeError):
+        encoder(torch.rand(3, 64, 64))
+
+
+def test_encoder_url_is_torchvisions() -> None:
+    from torchvision.models import MobileNet_V3_Large_Weights
+
+    assert MOBILENET_V3_LARGE_URL == MobileNet_V3_Large_Weights.IMAGENET1K_V1.url
+    assert MOBILENET_V3_LARGE_URL.endswith("/mobilenet_v3_large-8738ca79.pth")
+
+
+def test_encoder_pretrained_offline(offline_hub, capsys) -> None:
+    with pytest.raises(MissingWeightsError, match="mobilenet_v3_large-8738ca79.pth"):
+        MobileNetEncoder(pretrained=True)
+    with pytest.raises(MissingWeightsError):
+        HybridAutoencoder(width=TINY, pretrained=True)
+    capsys.readouterr()
+    model = HybridAutoencoder(width=TINY, pretrained="auto")
+    assert model.pretrained_backbone is False and model.encoder.pretrained_backbone is False
+    assert "RANDOM" in capsys.readouterr().out
+    with pytest.raises(ChoiceError):
+        MobileNetEncoder(pretrained="yes")
+
+
+@pytest.mark.parametrize("drop_counters", [False, True])
+def test_encoder_loads_cached_torchvision_file(offline_hub, drop_counters: bool) -> None:
+    from torchvision.models import mobilenet_v3_large
+
+    torch.manual_seed(1)
+    state = mobilenet_v3_large(weights=None).state_dict()  # torchvision's layout: features.*, classifier.*
+    if drop_counters:  # older checkpoints have no BatchNorm num_batches_tracked
+        state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    offline_hub.mkdir(parents=True)
+    torch.save(state, offline_hub / "mobilenet_v3_large-8738ca79.pth")
+    torch.manual_seed(2)
+    encoder = MobileNetEncoder(pretrained=True)
+    assert encoder.pretrained_backbone is True
+    assert torch.equal(encoder.features[16][0].weight, state["features.16.0.weight"])
+    assert torch.equal(encoder.features[4].block[0][1].running_var, state["features.4.block.0.1.running_var"])
+    assert not any(p.requires_grad for p in encoder.parameters())
+
+
+# ----------------------------------------------------------------------------- autoencoder
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+def test_autoencoder_shapes_and_range(upsampler: str) -> None:
+    torch.manual_seed(0)
+    model = HybridAutoencoder(upsampler, width=TINY, pretrained=False)
+    for shape in ((2, 3, 64, 64), (3, 32, 96), (1, 2, 3, 64, 32)):
+        out = model(torch.rand(shape))
+        assert out.shape == shape and out.dtype == torch.float32
+        assert torch.isfinite(out).all() and out.abs().max() < 1
+    assert model.upsampler == upsampler
+    assert all(level.up.mode == upsampler for level in model.levels) and model.final_up.mode == upsampler
+
+
+def test_autoencoder_validates() -> None:
+    model = HybridAutoencoder(width=TINY, pretrained=False)
+    for shape in ((1, 3, 48, 64), (1, 3, 64, 40), (1, 3, 32, 32)):
+        with pytest.raises(ShapeError):
+            model(torch.rand(shape))
+    with pytest.raises(RangeError):
+        model(torch.rand(1, 3, 64, 64) + 1)  # the input is an LDR in [0, 1]
+    with pytest.raises(DTypeError):
+        model(torch.rand(1, 3, 64, 64).double().to(torch.uint8))
+    with pytest.raises(ChoiceError):
+        HybridAutoencoder("bilinear", width=TINY, pretrained=False)
+    with pytest.raises((DTypeError, RangeError)):
+        HybridAutoencoder(width=0, pretrained=False)
+
+
+def _expected_trainable(width: int, upsampler: str) -> int:
+    """Hand count: conv weights + biases, InstanceNorm affine (2 per channel; its conv has no bias)."""
+
+    def up(cin: int, cout: int) -> int:
+        if upsampler == "transposed":
+            return cin * cout * 2 * 2 + cout
+        if upsampler == "resize_conv":
+            return cin * cout * 3 * 3 + cout
+        return cin * (4 * cout) * 3 * 3 + 4 * cout  # both pixel shuffles
+
+    def conv_in(cin: int, cout: int, k: int) -> int:
+        return cin * cout * k * k + 2 * cout
+
+    c = [8 * width, 4 * width, 2 * width, width, width, width]
+    total = conv_in(960, c[0], 1)
+    for i, skip in enumerate((112, 40, 24, 16)):
+        total += up(c[i], c[i + 1]) + conv_in(c[i + 1] + skip, c[i + 1], 3)
+    return total + up(c[4], c[5]) + c[5] * 3 * 3 * 3 + 3
+
+
+@pytest.mark.parametrize(("upsampler", "full", "quick"), [
+    ("pixel_shuffle", 2_237_155, 217_147), ("pixel_shuffle_icnr", 2_237_155, 217_147),
+    ("resize_conv", 1_019_779, 140_899), ("transposed", 794_499, 126_819),
+])
+def test_autoencoder_parameter_counts(upsampler: str, full: int, quick: int) -> None:
+    for width, documented in ((32, full), (8, quick), (TINY, None)):
+        model = HybridAutoencoder(upsampler, width=width, pretrained=False)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        assert trainable == _expected_trainable(width, upsampler)
+        assert documented is None or trainable == documented
+        assert frozen == 2_971_952
+        assert not any(p.requires_grad for p in model.encoder.parameters())
+
+
+def test_one_training_step_changes_only_the_decoder() -> None:
+    torch.manual_seed(0)
+    model = HybridAutoencoder(width=TINY, pretrained=False)
+    model.train()
+    assert not any(m.training for m in model.encoder.features.modules())
+    assert model.levels[0].fuse.norm.training  # the decoder does train
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    ldr = _smooth_ldr(64, batch=2)
+    target, _ = to_log_domain(4 * ldr**2.2)
+    terms = HybridLoss(lpips_weight=0.0, pretrained=False)(model(ldr), target)
+    optimizer.zero_grad()
+    terms["loss"].backward()
+    optimizer.step()
+    after = model.state_dict()
+    encoder_keys = [k for k in before if k.startswith("encoder.")]
+    assert any("running_mean" in k for k in encoder_keys) and any("running_var" in k for k in encoder_keys)
+    assert all(torch.equal(before[k], after[k]) for k in encoder_keys)  # weights, running stats, counters
+    assert all(p.grad is None for p in model.encoder.parameters())
+    decoder_keys = [k for k in before if not k.startswith("encoder.")]
+    changed = [k for k in decoder_keys if not torch.equal(before[k], after[k])]
+    assert set(changed) == {k for k, p in model.named_parameters() if p.requires_grad}
+
+
+# ----------------------------------------------------------------------------- ICNR and the checkerboard
+
+
+def test_icnr_upsampler_is_nearest_neighbour_at_init() -> None:
+    from hdrlab.nn.blocks import Upsample2x
+
+    x = _smooth_ldr(32) * 2 - 1
+    torch.manual_seed(0)
+    icnr, plain = Upsample2x(3, 3, "pixel_shuffle_icnr"), Upsample2x(3, 3, "pixel_shuffle")
+    with torch.no_grad():
+        out_icnr, out_plain = icnr(x), plain(x)
+
+    def nearest(y: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(y[..., ::2, ::2], scale_factor=2, mode="nearest")
+
+    assert torch.equal(out_icnr, nearest(out_icnr))
+    assert not torch.allclose(out_plain, nearest(out_plain), atol=1e-3)
+    assert checkerboard_score(out_icnr) < 0.05 < 0.1 < checkerboard_score(out_plain)
+
+
+def test_icnr_autoencoder_has_less_checkerboard_at_init() -> None:
+    ldr = _smooth_ldr(64)
+    scores = {}
+    for upsampler in ("pixel_shuffle_icnr", "pixel_shuffle"):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            scores[upsampler] = checkerboard_score(HybridAutoencoder(upsampler, width=8, pretrained=False)(ldr))
+    assert scores["pixel_shuffle_icnr"] < 0.02 and scores["pixel_shuffle"] > 0.1, scores
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def test_saturation_weight() -> None:
+    ldr = torch.tensor([0.0, 0.95, 0.97, 1.0]).view(1, 1, 4).expand(3, 1, 4).clone()
+    ldr[1, 0, 0] = 0.99  # max over channels
+    assert saturation_weight(ldr, 2.0).flatten().tolist() == pytest.approx([2.6, 1.0, 1.8, 3.0])
+    assert saturation_weight(ldr, 0.0).eq(1).all()
+    with pytest.raises(RangeError):
+        saturation_weight(ldr, -1.0)
+    with pytest.raises(RangeError):
+        saturation_weight(ldr + 0.5, 1.0)
+
+
+def test_loss_known_values() -> None:
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1
+    pred = (target + 0.25 * torch.randn(2, 3, 32, 32, generator=gen)).clamp(-1, 1)
+    loss = _lpips_loss()
+    same = loss(target, target)
+    assert float(same["l1"]) == 0.0 and float(same["lpips"]) == pytest.approx(0.0, abs=1e-7)
+    assert float(same["loss"]) == pytest.approx(0.0, abs=1e-6)
+    terms = loss(pred, target)
+    l1 = (pred - target).abs().mean()
+    assert torch.allclose(terms["l1"], l1, rtol=0, atol=0)
+    expected_lpips = loss.lpips((pred + 1) / 2, (target + 1) / 2).mean()
+    assert float(terms["lpips"]) == pytest.approx(float(expected_lpips), rel=1e-6) and float(terms["lpips"]) > 0
+    assert float(terms["loss"]) == pytest.approx(2.0 * float(l1) + 3.0 * float(expected_lpips), rel=1e-6)
+    assert set(terms) == {"loss", "l1", "lpips"} and not terms["l1"].requires_grad
+    assert loss.lpips.net == "vgg" and loss.pretrained_backbone is False
+    # the saturation weight: pixels of a saturated LDR weigh 1 + alpha in L1
+    ldr = torch.rand(2, 3, 32, 32, generator=gen) * 0.9
+    ldr[..., :16, :] = 1.0
+    weighted_loss = _lpips_loss(4.0)
+    weighted = weighted_loss(pred, target, ldr)
+    w = torch.ones(2, 1, 32, 32)
+    w[..., :16, :] = 5.0
+    assert float(weighted["l1"]) == pytest.approx(float((w * (pred - target).abs()).mean()), rel=1e-6)
+    unweighted_lpips = weighted_loss.lpips((pred + 1) / 2, (target + 1) / 2).mean()  # alpha leaves LPIPS alone
+    assert float(weighted["lpips"]) == pytest.approx(float(unweighted_lpips), rel=1e-6)
+    only_l1 = HybridLoss(l1_weight=1.5, lpips_weight=0.0, pretrained=False)
+    assert only_l1.lpips is None and float(only_l1(pred, target)["loss"]) == pytest.approx(1.5 * float(l1))
+
+
+def test_loss_validates() -> None:
+    loss = HybridLoss(alpha=1.0, lpips_weight=0.0, pretrained=False)
+    x = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(DTypeError):
+        loss(x, x)  # alpha needs the LDR
+    with pytest.raises(ShapeError):
+        loss(x, x, torch.zeros(1, 3, 16, 16))
+    with pytest.raises(RangeError):
+        loss(x + 1.5, x, x)
+    with pytest.raises(ShapeError):
+        loss(x, torch.zeros(1, 3, 32, 16), x)
+    with pytest.raises(RangeError):
+        HybridLoss(alpha=-1.0, pretrained=False)
+    with pytest.raises(DTypeError):
+        HybridLoss(l1_weight="2", pretrained=False)
+
+
+def test_loss_pretrained_offline(offline_hub) -> None:
+    with pytest.raises(MissingWeightsError):
+        HybridLoss(pretrained=True)
+
+
+def test_loss_gradient_reaches_the_decoder() -> None:
+    torch.manual_seed(0)
+    model = HybridAutoencoder(width=TINY, pretrained=False).train()
+    ldr = _smooth_ldr(64)
+    target, _ = to_log_domain(8 * ldr**2.2)
+    terms = _lpips_loss(2.0)(model(ldr), target, ldr)
+    assert terms["loss"].requires_grad and torch.isfinite(terms["loss"])
+    terms["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert float(model.head[1].weight.grad.abs().sum()) > 0 and float(model.bottleneck.conv.weight.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(p.grad is None for p in _lpips_loss(2.0).parameters())

@@ -1,4 +1,4 @@
-"""Hybrid autoencoder (Demirci & Dere), part 1: data cleaning, pair alignment, the log-HDR domain, artifact score.
+"""Hybrid autoencoder (Demirci & Dere): data, log-HDR domain, artifact score (part 1); model and loss (part 2).
 
 The chapter's model is a frozen ImageNet MobileNetV3 encoder with a
 pixel-shuffle decoder, trained with L1 + LPIPS on a normalised log-HDR target.
@@ -15,7 +15,16 @@ This module holds the self-contained pieces around it:
   exact inverse; :func:`ldr_to_input` ImageNet-normalises the encoder's input;
   :func:`reinhard_display` is ``x / (1 + x)`` per channel for display;
 - the artifact study: :func:`checkerboard_score` measures the 2-pixel-period
-  ("mosaic") pattern that pixel-shuffle / transposed-convolution decoders leave.
+  ("mosaic") pattern that pixel-shuffle / transposed-convolution decoders leave;
+- part 2, the model: :class:`MobileNetEncoder` (torchvision MobileNetV3-Large,
+  frozen with its BatchNorm statistics; skips at strides 2-16, bottleneck at 32),
+  :class:`HybridAutoencoder` (that encoder + a UNet-like decoder with one of
+  :data:`UPSAMPLERS`, tanh output in the log domain) and :class:`HybridLoss`
+  (L1 + LPIPS(vgg) in the log domain, optional :func:`saturation_weight`).
+
+Not here yet (issue 8 is open): the training loop and profiles, the evaluation
+against the LDR input and ExpandNet, the upsampler study's runs, notebook 05 and
+``python -m hdrlab train hybrid``.
 
 Conventions (DESIGN §2): images are float32 tensors ``(*, 3, H, W)``; LDR is in
 [0, 1]; radiance is linear, ``>= 0`` and unbounded; bad input raises a typed
@@ -32,15 +41,20 @@ Taught in: notebooks/05_hybrid_autoencoder.ipynb
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torchvision.models import MobileNet_V3_Large_Weights, mobilenet_v3_large
 
 from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import luminance
-from hdrlab.metrics import ssim
+from hdrlab.metrics import LPIPS, ssim
+from hdrlab.nn.blocks import ConvNormAct, Upsample2x
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
+from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
 from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
 
 __all__ = [
@@ -58,6 +72,18 @@ __all__ = [
     "ldr_to_input",
     "reinhard_display",
     "checkerboard_score",
+    "MOBILENET_V3_LARGE_URL",
+    "ENCODER_STAGES",
+    "ENCODER_STRIDES",
+    "ENCODER_CHANNELS",
+    "ENCODER_PARAMETERS",
+    "UPSAMPLERS",
+    "DECODER_MULTIPLIERS",
+    "MobileNetEncoder",
+    "HybridAutoencoder",
+    "SATURATION_START",
+    "saturation_weight",
+    "HybridLoss",
 ]
 
 #: Largest HDR value a training pair may contain; pairs whose HDR peaks above it are dropped (:func:`keep_pair`).
@@ -532,3 +558,395 @@ def checkerboard_score(image: torch.Tensor) -> float:
     sx = (-1.0) ** torch.arange(w, dtype=torch.float64).view(1, w)
     nyquist = sum(float((r * p).sum(dim=(-2, -1)).pow(2).sum()) for p in (sy.expand(h, w), sx.expand(h, w), sy * sx))
     return min(max(nyquist / (h * w * total), 0.0), 1.0)
+
+
+# ----------------------------------------------------------------------------- part 2: the frozen MobileNetV3 encoder
+
+#: torchvision's ImageNet MobileNetV3-Large weights (``MobileNet_V3_Large_Weights.IMAGENET1K_V1``), the address
+#: :func:`~hdrlab.nn.pretrained.load_hub_weights` uses (cache file ``mobilenet_v3_large-8738ca79.pth``).
+MOBILENET_V3_LARGE_URL = MobileNet_V3_Large_Weights.IMAGENET1K_V1.url
+#: Indices into torchvision's ``mobilenet_v3_large().features`` whose outputs :class:`MobileNetEncoder` returns:
+#: the last block at each stride 2, 4, 8, 16 (the skips) and 32 (the 960-channel bottleneck).
+ENCODER_STAGES = (1, 3, 6, 12, 16)
+#: Output stride of each entry of :data:`ENCODER_STAGES`.
+ENCODER_STRIDES = (2, 4, 8, 16, 32)
+#: Channels of each entry of :data:`ENCODER_STAGES`.
+ENCODER_CHANNELS = (16, 24, 40, 112, 960)
+#: Upsampling layers the decoder can use (see :class:`hdrlab.nn.blocks.Upsample2x`).
+UPSAMPLERS = ("pixel_shuffle", "pixel_shuffle_icnr", "resize_conv", "transposed")
+#: Decoder channels as multiples of ``width``: bottleneck (stride 32), levels at stride 16, 8, 4, 2, and full size.
+DECODER_MULTIPLIERS = (8, 4, 2, 1, 1, 1)
+#: Parameters of the frozen encoder (torchvision's ``features[:17]``; BatchNorm running stats are buffers, not counted).
+ENCODER_PARAMETERS = 2_971_952
+
+
+class MobileNetEncoder(nn.Module):
+    """Frozen torchvision MobileNetV3-Large ``features`` returning skips at strides 2, 4, 8, 16 and the stride-32 bottleneck.
+
+    The full ``features`` stack (17 blocks) of ``torchvision.models.mobilenet_v3_large``
+    is built; the outputs of blocks :data:`ENCODER_STAGES` ``(1, 3, 6, 12, 16)`` are
+    returned, with :data:`ENCODER_CHANNELS` ``(16, 24, 40, 112, 960)`` channels at
+    :data:`ENCODER_STRIDES` ``(2, 4, 8, 16, 32)``. Weights: torchvision's ImageNet
+    ``IMAGENET1K_V1`` (:data:`MOBILENET_V3_LARGE_URL`) from the torch hub cache or a
+    download via :func:`~hdrlab.nn.pretrained.load_hub_weights`: ``pretrained=True``
+    raises :class:`~hdrlab.errors.MissingWeightsError` offline; ``"auto"`` prints a
+    line and keeps torchvision's random init; ``False`` never tries.
+    :attr:`pretrained_backbone` records which.
+
+    Frozen *including BatchNorm statistics*: no parameter requires gradients,
+    and :meth:`train` records the mode but keeps every layer in eval mode, so
+    ``model.train()`` (as :func:`hdrlab.train.fit` calls it) never updates the
+    running means/variances. 2,971,952 parameters (:data:`ENCODER_PARAMETERS`).
+
+    Args:
+        pretrained: True, False or ``"auto"``.
+
+    Attributes:
+        features: torchvision's ``features`` ``nn.Sequential`` (its indices and state-dict keys).
+        pretrained_backbone: whether the ImageNet weights were loaded.
+
+    Raises:
+        ChoiceError: ``pretrained`` not True, False or ``"auto"``.
+        MissingWeightsError: ``pretrained=True`` and the weights cannot be had, or the cached file does not match.
+
+    Example:
+        >>> enc = MobileNetEncoder(pretrained=False)
+        >>> [tuple(f.shape[1:]) for f in enc(torch.rand(1, 3, 64, 64))]
+        [(16, 32, 32), (24, 16, 16), (40, 8, 8), (112, 4, 4), (960, 2, 2)]
+        >>> enc.train().features.training, enc.pretrained_backbone
+        (False, False)
+
+    References:
+        Howard et al., "Searching for MobileNetV3", ICCV 2019.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+
+    def __init__(self, pretrained: bool | str = "auto") -> None:
+        super().__init__()
+        check_pretrained(pretrained)
+        self.features = mobilenet_v3_large(weights=None).features
+        what = "the ImageNet MobileNetV3-Large weights"
+        state = load_hub_weights(MOBILENET_V3_LARGE_URL, what, pretrained)
+        if state is not None:
+            # BatchNorm fills in a missing num_batches_tracked itself; every other key must be in the file
+            key_map = {key: f"features.{key}" for key in self.features.state_dict()
+                       if not key.endswith("num_batches_tracked") or f"features.{key}" in state}
+            load_matching(self.features, state, MOBILENET_V3_LARGE_URL, what, key_map=key_map)
+        self.pretrained_backbone = state is not None
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> MobileNetEncoder:
+        """Record ``mode`` but keep every layer in eval mode: the encoder, BatchNorm statistics included, is frozen."""
+        super().train(mode)
+        self.features.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The five feature maps of an ImageNet-normalised batch.
+
+        Args:
+            x: ``(B, 3, H, W)`` float, normalised as :func:`ldr_to_input` does; H, W >= 32 (any size works;
+                multiples of 32 keep every stride exact).
+
+        Returns:
+            ``[s2, s4, s8, s16, s32]``: ``(B, C_k, ceil(H / stride_k), ceil(W / stride_k))`` with ``C_k`` in
+            :data:`ENCODER_CHANNELS`.
+
+        Raises:
+            DTypeError, ShapeError, RangeError: not a finite ``(B, 3, H, W)`` float tensor.
+        """
+        check_image(x, "encoder input")
+        if x.dim() != 4:
+            raise ShapeError(describe("a (B, 3, H, W) batch", f"shape {tuple(x.shape)}", "Add the batch dim."))
+        found = []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in ENCODER_STAGES:
+                found.append(x)
+        return found
+
+
+# ----------------------------------------------------------------------------- part 2: the hybrid autoencoder
+
+
+class _DecoderLevel(nn.Module):
+    """Upsample 2x, concatenate the skip, 3x3 conv + InstanceNorm (affine) + ReLU."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, upsampler: str) -> None:
+        super().__init__()
+        self.up = Upsample2x(in_channels, out_channels, upsampler)
+        self.fuse = ConvNormAct(out_channels + skip_channels, out_channels, 3, norm="instance", activation="relu")
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([self.up(x), skip], dim=1))
+
+
+def _check_upsampler(upsampler: object) -> str:
+    if upsampler not in UPSAMPLERS:
+        raise ChoiceError(describe(f"upsampler in {UPSAMPLERS}", repr(upsampler), "Use 'pixel_shuffle_icnr'."))
+    return str(upsampler)
+
+
+class HybridAutoencoder(nn.Module):
+    """The hybrid autoencoder: frozen ImageNet MobileNetV3-Large encoder + trainable UNet-like upsampling decoder.
+
+    ``forward(ldr)`` applies :func:`ldr_to_input` (ImageNet normalisation)
+    itself, so the caller passes the LDR in [0, 1]. Layers, with ``w = width``
+    and channels ``DECODER_MULTIPLIERS * w = (8w, 4w, 2w, w, w, w)``:
+
+    - encoder :class:`MobileNetEncoder` (frozen): skips 16 @ /2, 24 @ /4, 40 @ /8, 112 @ /16; 960 @ /32;
+    - bottleneck: 1x1 conv ``960 -> 8w`` + InstanceNorm (affine) + ReLU at /32;
+    - four levels (/16, /8, /4, /2): :class:`~hdrlab.nn.blocks.Upsample2x` ``(c_in -> c_out)``,
+      concatenate the skip, 3x3 conv ``c_out + skip -> c_out`` + InstanceNorm + ReLU;
+    - final: ``Upsample2x(w -> w)`` to full size, ReLU, 3x3 conv ``w -> 3``, Tanh.
+
+    The output is the normalised log-HDR domain of :func:`to_log_domain`, in
+    (-1, 1); :func:`from_log_domain` with chosen stats turns it into radiance.
+    The upsampler (all five ``Upsample2x`` layers) is one of :data:`UPSAMPLERS`:
+    ``"pixel_shuffle"`` (3x3 conv to 4x channels + ``PixelShuffle(2)``, PyTorch's
+    default init), ``"pixel_shuffle_icnr"`` (the same with ICNR init and zero
+    bias: nearest-neighbour upsampling at init, no checkerboard), ``"resize_conv"``
+    (nearest resize + 3x3 conv) or ``"transposed"`` (2x2 stride-2 transposed conv).
+
+    Parameter counts (frozen encoder: 2,971,952 for every setting), trainable:
+
+    ====================  ==========  ==========
+    upsampler             width=32    width=8
+    ====================  ==========  ==========
+    pixel_shuffle(_icnr)  2,237,155   217,147
+    resize_conv           1,019,779   140,899
+    transposed            794,499     126,819
+    ====================  ==========  ==========
+
+    Args:
+        upsampler: one of :data:`UPSAMPLERS`.
+        width: decoder base width ``w``, int >= 1 (32 for the full profile; 8 is a quick CPU profile).
+        pretrained: the encoder's ImageNet weights: True, False or ``"auto"`` (see :class:`MobileNetEncoder`).
+
+    Attributes:
+        encoder, bottleneck, levels, final_up, head: the parts above.
+        pretrained_backbone: whether the encoder's ImageNet weights were loaded.
+
+    Raises:
+        ChoiceError: unknown upsampler or ``pretrained``. DTypeError, RangeError: ``width`` not an int >= 1.
+        MissingWeightsError: ``pretrained=True`` and the weights cannot be had.
+
+    Example:
+        >>> model = HybridAutoencoder("pixel_shuffle_icnr", width=8, pretrained=False)
+        >>> out = model(torch.rand(1, 3, 64, 96))
+        >>> tuple(out.shape), bool(out.abs().max() < 1)
+        ((1, 3, 64, 96), True)
+        >>> from hdrlab.nn.blocks import count_parameters
+        >>> count_parameters(model), count_parameters(model, trainable_only=False) - count_parameters(model)
+        (217147, 2971952)
+
+    References:
+        Demirci, Dere (hybrid MobileNetV3 / pixel-shuffle autoencoder). Howard et al., ICCV 2019.
+        Ronneberger et al., "U-Net", MICCAI 2015. Aitken et al., arXiv:1707.02937, 2017 (ICNR).
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+
+    def __init__(self, upsampler: str = "pixel_shuffle_icnr", width: int = 32, pretrained: bool | str = "auto") -> None:
+        super().__init__()
+        self.upsampler = _check_upsampler(upsampler)
+        self.width = check_int(width, "width", 1)
+        check_pretrained(pretrained)
+        self.encoder = MobileNetEncoder(pretrained=pretrained)
+        self.pretrained_backbone = self.encoder.pretrained_backbone
+        chans = [m * self.width for m in DECODER_MULTIPLIERS]
+        self.bottleneck = ConvNormAct(ENCODER_CHANNELS[-1], chans[0], 1, norm="instance", activation="relu")
+        skips = ENCODER_CHANNELS[-2::-1]  # 112, 40, 24, 16
+        self.levels = nn.ModuleList(
+            _DecoderLevel(chans[i], skips[i], chans[i + 1], self.upsampler) for i in range(len(skips))
+        )
+        self.final_up = Upsample2x(chans[-2], chans[-1], self.upsampler)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(chans[-1], 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, ldr: torch.Tensor) -> torch.Tensor:
+        """Predict the normalised log-HDR image of an LDR batch.
+
+        Args:
+            ldr: ``(*, 3, H, W)`` LDR in [0, 1] (normalised for the encoder inside); H and W multiples of 32,
+                not both 32 (InstanceNorm needs more than one value per channel at the 1/32 bottleneck).
+
+        Returns:
+            ``(*, 3, H, W)`` in (-1, 1), the domain of :func:`to_log_domain`.
+
+        Raises:
+            DTypeError, RangeError: not a float LDR in [0, 1]. ShapeError: not ``(*, 3, H, W)``, or a side not a
+                multiple of 32 (or 32 x 32).
+        """
+        x = ldr_to_input(ldr)
+        height, width = x.shape[-2:]
+        if height % 32 or width % 32 or height * width < 2 * 32 * 32:
+            raise ShapeError(describe("H and W multiples of 32 (the encoder's stride), not both 32",
+                                      f"{(height, width)}", "Crop or pad the LDR, e.g. to 256 x 256."))
+        lead = x.shape[:-3]
+        feats = self.encoder(x.reshape(-1, 3, height, width))
+        y = self.bottleneck(feats[-1])
+        for level, skip in zip(self.levels, feats[-2::-1]):
+            y = level(y, skip)
+        y = self.head(self.final_up(y))
+        return y.reshape(*lead, 3, height, width)
+
+
+# ----------------------------------------------------------------------------- part 2: the loss
+
+#: Saturation threshold of :func:`saturation_weight`: input pixels with ``max_rgb >= SATURATION_START`` get more weight.
+SATURATION_START = 0.95
+
+
+def saturation_weight(ldr: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Per-pixel L1 weight that favours near-saturated input: ``1 + alpha * max(0, (max_rgb(ldr) - 0.95) / 0.05)``.
+
+    ``max_rgb`` is the largest of the three channels; with the LDR in [0, 1] the
+    ramp runs from 0 at 0.95 (and below) to 1 at 1.0, so the weight is 1 for
+    well-exposed pixels and ``1 + alpha`` for clipped ones, where the network
+    must hallucinate the lost radiance.
+
+    Args:
+        ldr: ``(*, 3, H, W)`` LDR in [0, 1] (the model's input).
+        alpha: extra weight of a fully saturated pixel, float >= 0.
+
+    Returns:
+        ``(*, 1, H, W)`` weights in ``[1, 1 + alpha]``.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid LDR, or ``alpha`` not a finite number >= 0.
+
+    Example:
+        >>> ldr = torch.tensor([0.5, 0.96, 1.0]).view(1, 1, 3).expand(3, 1, 3)
+        >>> [round(v, 4) for v in saturation_weight(ldr, 2.0).flatten().tolist()]
+        [1.0, 1.4, 3.0]
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_ldr(ldr, "LDR image")
+    alpha = _check_alpha(alpha)
+    ramp = ((ldr.amax(dim=-3, keepdim=True) - SATURATION_START) / (1 - SATURATION_START)).clamp(min=0)
+    return 1 + alpha * ramp
+
+
+def _check_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise DTypeError(describe("alpha as a float >= 0 (or None)", repr(alpha), "Pass e.g. alpha=2.0."))
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise RangeError(describe("alpha finite and >= 0", repr(alpha), "Pass e.g. alpha=2.0, or None for none."))
+    return float(alpha)
+
+
+def _check_weight(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(describe(f"{name} as a float >= 0", repr(value), "Pass a number, e.g. 1.0."))
+    if not (math.isfinite(value) and value >= 0):
+        raise RangeError(describe(f"{name} finite and >= 0", repr(value), "Pass a number >= 0."))
+    return float(value)
+
+
+def _check_log_image(x: object, name: str) -> torch.Tensor:
+    check_image(x, name)
+    assert isinstance(x, torch.Tensor)
+    if x.numel() and (x.detach().amin() < -1 or x.detach().amax() > 1):
+        raise RangeError(describe(f"{name} in [-1, 1] (the log domain of to_log_domain)",
+                                  f"values in [{float(x.min()):.4g}, {float(x.max()):.4g}]",
+                                  "Use the model's tanh output and to_log_domain's target."))
+    return x
+
+
+class HybridLoss(nn.Module):
+    """``l1_weight * L1 + lpips_weight * LPIPS(vgg)`` between log-domain images, with an optional saturation weight.
+
+    Both images are in the normalised log-HDR domain [-1, 1] (:func:`to_log_domain`;
+    the model's tanh output). Terms:
+
+    - ``l1 = mean(w * |pred - target|)`` over batch, channels and pixels, where
+      ``w = 1`` when ``alpha`` is None and ``w = saturation_weight(ldr, alpha)``
+      (``1 + alpha * max(0, (max_rgb(ldr) - 0.95) / 0.05)``) otherwise; not
+      renormalised by ``mean(w)``, so ``alpha`` raises the term's scale too;
+    - ``lpips = mean`` over the batch of :class:`hdrlab.metrics.LPIPS` ``("vgg")``
+      of ``(pred + 1) / 2`` and ``(target + 1) / 2``: that class takes [0, 1] and
+      maps to [-1, 1] inside, so the network sees the log-domain values exactly.
+      It is frozen, stays in eval mode and passes gradients to ``pred``.
+      Not weighted by ``alpha`` (LPIPS is one score per image).
+
+    Args:
+        l1_weight: weight of the L1 term, >= 0.
+        lpips_weight: weight of the LPIPS term, >= 0 (0 skips building LPIPS).
+        alpha: None, or the extra weight >= 0 of saturated input pixels in the L1 term.
+        pretrained: LPIPS's ImageNet VGG16 backbone: True, False or ``"auto"``
+            (see :class:`hdrlab.metrics.LPIPS`; lpips's calibrated heads ship with the package).
+
+    Attributes:
+        lpips: the :class:`~hdrlab.metrics.LPIPS` module, or None when ``lpips_weight == 0``.
+        pretrained_backbone: whether LPIPS's backbone weights were loaded (False without LPIPS).
+
+    Raises:
+        DTypeError, RangeError: bad weights or ``alpha``. ChoiceError: bad ``pretrained``.
+        MissingWeightsError: ``pretrained=True`` and the VGG16 weights cannot be had.
+
+    Example:
+        >>> loss = HybridLoss(pretrained=False)
+        >>> x = torch.rand(1, 3, 32, 32) * 2 - 1
+        >>> {k: round(float(v), 4) for k, v in loss(x, x).items()}
+        {'loss': 0.0, 'l1': 0.0, 'lpips': 0.0}
+
+    References:
+        Demirci, Dere (L1 + LPIPS on log HDR). Zhang et al., "The unreasonable effectiveness of deep features as a
+        perceptual metric", CVPR 2018.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+
+    def __init__(self, l1_weight: float = 2.0, lpips_weight: float = 3.0, alpha: float | None = None,
+                 pretrained: bool | str = "auto") -> None:
+        super().__init__()
+        self.l1_weight = _check_weight(l1_weight, "l1_weight")
+        self.lpips_weight = _check_weight(lpips_weight, "lpips_weight")
+        self.alpha = None if alpha is None else _check_alpha(alpha)
+        check_pretrained(pretrained)
+        self.lpips = LPIPS("vgg", pretrained=pretrained) if self.lpips_weight > 0 else None
+        self.pretrained_backbone = bool(self.lpips is not None and self.lpips.pretrained_backbone)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, ldr: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """The loss of a batch.
+
+        Args:
+            pred: ``(*, 3, H, W)`` prediction in [-1, 1] (H, W >= 16 for LPIPS's VGG).
+            target: same shape, in [-1, 1] (``to_log_domain(hdr)[0]``).
+            ldr: ``(*, 3, H, W)`` input LDR in [0, 1]; required when ``alpha`` is set, ignored otherwise.
+
+        Returns:
+            ``{"loss", "l1", "lpips"}``: ``loss`` (scalar) carries the graph; ``l1`` and ``lpips`` are detached
+            and unweighted (``lpips`` is 0 when ``lpips_weight == 0``).
+
+        Raises:
+            DTypeError, ShapeError, RangeError: invalid or mismatched images, values outside [-1, 1],
+                or ``ldr`` missing when ``alpha`` is set.
+        """
+        pred = _check_log_image(pred, "prediction")
+        target = _check_log_image(target, "target")
+        if pred.shape != target.shape:
+            raise ShapeError(describe("prediction and target of the same shape",
+                                      f"{tuple(pred.shape)} and {tuple(target.shape)}", "Crop both alike."))
+        error = (pred - target).abs()
+        if self.alpha is not None:
+            if ldr is None:
+                raise DTypeError(describe("the input LDR (ldr=...) because alpha is set", "None",
+                                          "Pass the model's input LDR, or build the loss with alpha=None."))
+            check_ldr(ldr, "LDR image")
+            if ldr.shape != pred.shape:
+                raise ShapeError(describe(f"ldr of shape {tuple(pred.shape)} (the prediction's)",
+                                          f"{tuple(ldr.shape)}", "Pass the LDR the prediction was made from."))
+            error = error * saturation_weight(ldr, self.alpha)
+        l1 = error.mean()
+        if self.lpips is not None:
+            self.lpips.to(pred.device)
+            lpips = self.lpips((pred + 1) / 2, (target + 1) / 2).mean()
+        else:
+            lpips = torch.zeros((), dtype=pred.dtype, device=pred.device)
+        loss = self.l1_weight * l1 + self.lpips_weight * lpips
+        return {"loss": loss, "l1": l1.detach(), "lpips": lpips.detach()}
