@@ -318,19 +318,6 @@ def _smooth_ldr(side: int = 64, batch: int = 1) -> torch.Tensor:
     return image.clamp(0, 1).expand(batch, 3, side, side).contiguous()
 
 
-@pytest.fixture
-def offline_hub(monkeypatch, tmp_path):
-    """TORCH_HOME in a temporary folder (empty cache) and downloads that fail as they do without internet."""
-    import urllib.error
-
-    def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("offline (mocked in tests)")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "hub" / "checkpoints"
-
-
 @functools.cache
 def _lpips_loss(alpha: float | None = None) -> HybridLoss:
     return HybridLoss(alpha=alpha, pretrained=False)

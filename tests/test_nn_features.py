@@ -1,7 +1,6 @@
 """hdrlab.nn.pretrained (hub weights, offline behaviour) and hdrlab.nn.features (named VGG19 layers)."""
 
 import os
-import urllib.error
 
 import pytest
 import torch
@@ -12,18 +11,6 @@ from hdrlab.nn import pretrained
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGG19_URL, VGG19Features
 
 VGG_FILE = "vgg19-dcbb9e9d.pth"
-
-
-@pytest.fixture
-def offline_hub(monkeypatch, tmp_path):
-    """TORCH_HOME in a temporary folder (empty cache) and downloads that fail as they do without internet."""
-
-    def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("offline (mocked in tests)")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "hub" / "checkpoints"
 
 
 def _save(state, folder, name):
