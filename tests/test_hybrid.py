@@ -231,15 +231,30 @@ def test_from_log_domain_validates_and_differentiates() -> None:
 def test_ldr_to_input_is_imagenet_normalisation() -> None:
     ldr = torch.rand(2, 3, 8, 8)
     mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    out = ldr_to_input(ldr)
+    out = ldr_to_input(ldr, rescale=False)
     assert out.dtype == torch.float32 and torch.allclose(out, (ldr - mean) / std)
-    low, high = ldr_to_input(torch.zeros(3, 1, 1)).flatten(), ldr_to_input(torch.ones(3, 1, 1)).flatten()
+    zeros, ones = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+    low, high = ldr_to_input(zeros, rescale=False).flatten(), ldr_to_input(ones, rescale=False).flatten()
     assert torch.allclose(low, torch.tensor([-2.1179, -2.0357, -1.8044]), atol=1e-4)
     assert torch.allclose(high, torch.tensor([2.2489, 2.4286, 2.6400]), atol=1e-4)
     with pytest.raises(RangeError):
         ldr_to_input(ldr * 2)
     with pytest.raises(ShapeError):
         ldr_to_input(torch.rand(4, 8, 8))
+
+
+def test_ldr_to_input_rescale_is_per_image_min_max_of_the_normalised_image() -> None:
+    ldr = torch.rand(2, 3, 8, 8) * torch.tensor([0.5, 1.0]).view(2, 1, 1, 1)
+    z = ldr_to_input(ldr, rescale=False)
+    out = ldr_to_input(ldr)
+    for image, normalised in zip(out, z):
+        assert float(image.min()) == pytest.approx(-1.0) and float(image.max()) == pytest.approx(1.0)
+        expected = 2 * (normalised - normalised.min()) / (normalised.max() - normalised.min()) - 1
+        assert torch.allclose(image, expected, atol=1e-6)
+    constant = ldr_to_input(torch.full((3, 4, 4), 0.3))  # one value per channel, but channels differ after ImageNet
+    assert torch.isfinite(constant).all() and float(constant.min()) == -1.0
+    grey = ldr_to_input(torch.tensor(IMAGENET_MEAN).view(3, 1, 1).expand(3, 4, 4))
+    assert torch.equal(grey, -torch.ones(3, 4, 4))  # the ImageNet mean normalises to 0 everywhere: no span, -1
 
 
 def test_reinhard_display() -> None:

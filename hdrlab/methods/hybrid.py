@@ -441,33 +441,49 @@ def from_log_domain(x: torch.Tensor, stats: LogStats) -> torch.Tensor:
     return torch.expm1(t).to(x.dtype)
 
 
-def ldr_to_input(ldr: torch.Tensor) -> torch.Tensor:
-    """The encoder's input: ImageNet normalisation ``(ldr - mean) / std`` per channel, as torchvision's MobileNetV3 expects.
+def ldr_to_input(ldr: torch.Tensor, rescale: bool = True) -> torch.Tensor:
+    """The encoder's input: ImageNet normalisation ``(ldr - mean) / std`` per channel, then (the project's step) min-max to [-1, 1].
 
     Uses :data:`hdrlab.nn.features.IMAGENET_MEAN` ``(0.485, 0.456, 0.406)`` and
     ``IMAGENET_STD`` ``(0.229, 0.224, 0.225)``. An LDR in [0, 1] lands in
     ``[-mean/std, (1-mean)/std]``: R [-2.118, 2.249], G [-2.036, 2.429], B [-1.804, 2.640].
+    With ``rescale`` (the project's pre-processing: "then brought to the same
+    range" as the target) the normalised image ``z`` is mapped per image to
+    ``2 (z - min z) / (max z - min z) - 1``, min and max over all its channels and
+    pixels, so input and target share [-1, 1]; a constant image maps to -1. The
+    frozen encoder's BatchNorm then sees inputs about 0.45 times as large as
+    ImageNet's: the project's choice, kept (``rescale=False`` gives torchvision's input).
 
     Args:
         ldr: ``(*, 3, H, W)`` display-referred LDR in [0, 1] (sRGB-encoded, as ImageNet photos are).
+        rescale: apply the per-image min-max to [-1, 1] after the normalisation.
 
     Returns:
-        ``(*, 3, H, W)`` normalised input, same dtype and device.
+        ``(*, 3, H, W)`` normalised input, same dtype and device; in [-1, 1] with ``rescale``.
 
     Raises:
         DTypeError, ShapeError, RangeError: invalid LDR (see :func:`hdrlab.validate.check_ldr`).
 
     Example:
-        >>> out = ldr_to_input(torch.zeros(3, 2, 2))
+        >>> out = ldr_to_input(torch.zeros(3, 2, 2), rescale=False)
         >>> [round(v, 3) for v in out[:, 0, 0].tolist()]
         [-2.118, -2.036, -1.804]
+        >>> out = ldr_to_input(torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 3).expand(3, 1, 3))
+        >>> round(float(out.min()), 4), round(float(out.max()), 4)
+        (-1.0, 1.0)
 
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
     check_ldr(ldr, "LDR image")
     mean = torch.tensor(IMAGENET_MEAN, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
-    return (ldr - mean) / std
+    z = (ldr - mean) / std
+    if not rescale:
+        return z
+    flat = z.reshape(*z.shape[:-3], -1)
+    low, high = flat.amin(-1)[..., None, None, None], flat.amax(-1)[..., None, None, None]
+    span = torch.where(high > low, high - low, torch.ones_like(high))
+    return 2 * (z - low) / span - 1
 
 
 def reinhard_display(hdr: torch.Tensor) -> torch.Tensor:
@@ -692,7 +708,8 @@ def _check_upsampler(upsampler: object) -> str:
 class HybridAutoencoder(nn.Module):
     """The hybrid autoencoder: frozen ImageNet MobileNetV3-Large encoder + trainable UNet-like upsampling decoder.
 
-    ``forward(ldr)`` applies :func:`ldr_to_input` (ImageNet normalisation)
+    ``forward(ldr)`` applies :func:`ldr_to_input` (ImageNet normalisation, then
+    the project's per-image min-max to [-1, 1] unless ``rescale_input=False``)
     itself, so the caller passes the LDR in [0, 1]. Layers, with ``w = width``
     and channels ``DECODER_MULTIPLIERS * w = (8w, 4w, 2w, w, w, w)``:
 
@@ -724,6 +741,7 @@ class HybridAutoencoder(nn.Module):
         upsampler: one of :data:`UPSAMPLERS`.
         width: decoder base width ``w``, int >= 1 (32 for the full profile; 8 is a quick CPU profile).
         pretrained: the encoder's ImageNet weights: True, False or ``"auto"`` (see :class:`MobileNetEncoder`).
+        rescale_input: the ``rescale`` of :func:`ldr_to_input` (True: the project's pre-processing).
 
     Attributes:
         encoder, bottleneck, levels, final_up, head: the parts above.
@@ -749,8 +767,10 @@ class HybridAutoencoder(nn.Module):
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
 
-    def __init__(self, upsampler: str = "pixel_shuffle_icnr", width: int = 32, pretrained: bool | str = "auto") -> None:
+    def __init__(self, upsampler: str = "pixel_shuffle_icnr", width: int = 32, pretrained: bool | str = "auto",
+                 rescale_input: bool = True) -> None:
         super().__init__()
+        self.rescale_input = bool(rescale_input)
         self.upsampler = _check_upsampler(upsampler)
         self.width = check_int(width, "width", 1)
         check_pretrained(pretrained)
@@ -779,7 +799,7 @@ class HybridAutoencoder(nn.Module):
             DTypeError, RangeError: not a float LDR in [0, 1]. ShapeError: not ``(*, 3, H, W)``, or a side not a
                 multiple of 32 (or 32 x 32).
         """
-        x = ldr_to_input(ldr)
+        x = ldr_to_input(ldr, self.rescale_input)
         height, width = x.shape[-2:]
         if height % 32 or width % 32 or height * width < 2 * 32 * 32:
             raise ShapeError(describe("H and W multiples of 32 (the encoder's stride), not both 32",
