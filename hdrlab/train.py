@@ -109,6 +109,7 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "load_weights",
+    "read_run",
     "is_main_process",
     "distributed_info",
 ]
@@ -843,6 +844,36 @@ def load_weights(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     _check_fingerprint(payload["meta"], model, file)
     _unwrap(model).load_state_dict(payload["model"])
     return model
+
+
+def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], Path]:
+    """The ``settings.json`` record and the newest checkpoint of a method's training run, to rebuild its model.
+
+    Args:
+        run_dir: the ``out_dir`` a ``train_<method>`` function wrote.
+        method: the method's CLI name (``python -m hdrlab train <method>``), used in the error's fix.
+
+    Returns:
+        ``(settings, checkpoint)``: the parsed ``settings.json`` and the path of the newest complete checkpoint.
+
+    Raises:
+        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = Path(folder, "settings.json").write_text('{"width": 4}')
+        ...     _ = save_checkpoint(f"{folder}/checkpoints/step_00000002.pt", model=nn.Linear(1, 1), step=2)
+        ...     settings, checkpoint = read_run(folder, "expandnet")
+        >>> settings, checkpoint.name
+        ({'width': 4}, 'step_00000002.pt')
+    """
+    run = Path(run_dir)
+    settings_file, checkpoint = run / "settings.json", latest_checkpoint(run)
+    if not settings_file.is_file() or checkpoint is None:
+        raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
+                                        f"Train one: python -m hdrlab train {method} --out DIR."))
+    return json.loads(settings_file.read_text()), checkpoint
 
 
 # ----------------------------------------------------------------------------- logging

@@ -641,3 +641,14 @@ def test_fp16_on_cuda_trains_and_resumes_with_the_scaler(tmp_path):
     assert saved["scaler"]["scale"] > 0
     resumed = train.fit(make_model(), Pairs(), step, **settings, resume=True)
     assert resumed.step == 6
+
+
+def test_read_run_names_the_method_when_the_run_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match="python -m hdrlab train hybrid"):
+        train.read_run(tmp_path, "hybrid")
+    (tmp_path / "settings.json").write_text('{"width": 8}')
+    with pytest.raises(MissingFileError, match="no such run"):  # settings without a checkpoint
+        train.read_run(tmp_path, "hybrid")
+    train.save_checkpoint(tmp_path / "checkpoints" / "step_00000003.pt", model=nn.Linear(1, 1), step=3)
+    record, checkpoint = train.read_run(tmp_path, "hybrid")
+    assert record == {"width": 8} and checkpoint.name == "step_00000003.pt"

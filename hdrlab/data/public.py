@@ -623,6 +623,11 @@ class _InputGroundTruthPairs(_FolderDataset):
     def __len__(self) -> int:
         return len(self.scenes)
 
+    def files(self, index: int) -> tuple[Path, Path]:
+        """The ``(LDR, HDR)`` file paths of item ``index``, for readers that need the images as stored."""
+        scene = self.scenes[self._check_index(index)]
+        return self._ldr[scene], self._hdr[scene]
+
     def __getitem__(self, index: int) -> dict:
         index = self._check_index(index)
         scene = self.scenes[index]

@@ -454,12 +454,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> ExpandNet:
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
     """
-    run = Path(run_dir)
-    settings_file, checkpoint = run / "settings.json", train.latest_checkpoint(run)
-    if not settings_file.is_file() or checkpoint is None:
-        raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)",
-                                        "no such run", "Train one: python -m hdrlab train expandnet --out DIR."))
-    settings = json.loads(settings_file.read_text())
+    settings, checkpoint = train.read_run(run_dir, "expandnet")
     model = ExpandNet(settings["width"], settings["target"])
     train.load_weights(checkpoint, model)
     return model.to(env.device(device)).eval()

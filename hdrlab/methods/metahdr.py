@@ -81,7 +81,7 @@ from torch.utils.data import Dataset
 
 from hdrlab import env, train
 from hdrlab.data.datasets import MetaTasks
-from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
 from hdrlab.methods import expandnet
 from hdrlab.metrics import LPIPS, psnr, ssim
 from hdrlab.nn.losses import expandnet_loss, l1_loss
@@ -1064,11 +1064,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MetaUNet:
 
     Taught in: notebooks/02_metahdr.ipynb
     """
-    run = Path(run_dir)
-    settings_file, checkpoint = run / "settings.json", train.latest_checkpoint(run)
-    if not settings_file.is_file() or checkpoint is None:
-        raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
-                                        "Train one: python -m hdrlab train metahdr --out DIR."))
-    model = MetaUNet(json.loads(settings_file.read_text())["base_width"])
+    record, checkpoint = train.read_run(run_dir, "metahdr")
+    model = MetaUNet(record["base_width"])
     train.load_weights(checkpoint, model)
     return model.to(env.device(device)).eval()

@@ -67,7 +67,7 @@ from torch import nn
 from hdrlab import env, train
 from hdrlab.data import scenes as scene_data
 from hdrlab.data.datasets import DEFAULT_CRFS, ExposurePairs, StackPairs
-from hdrlab.errors import ChoiceError, ExposureError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, ExposureError, RangeError, ShapeError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import recover_debevec
 from hdrlab.imaging.merge import merge_debevec
@@ -1194,12 +1194,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MultiExposu
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
     """
-    run = Path(run_dir)
-    settings_file, checkpoint = run / "settings.json", train.latest_checkpoint(run)
-    if not settings_file.is_file() or checkpoint is None:
-        raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
-                                        "Train one: python -m hdrlab train multiexposure --out DIR."))
-    record = json.loads(settings_file.read_text())
+    record, checkpoint = train.read_run(run_dir, "multiexposure")
     ablation = record.pop("ablation")
     record.pop("data_root")
     fields = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
