@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdrlab import course, train
-from hdrlab.methods import expandnet, metahdr, multiexposure, recursive
+from hdrlab.methods import expandnet, hybrid, metahdr, multiexposure, recursive
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,11 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
 #: ``python -m hdrlab train <method>``: the function that trains each method (same keywords).
 TRAINERS = {"expandnet": expandnet.train_expandnet, "metahdr": metahdr.train_metahdr,
-            "multiexposure": multiexposure.train_multiexposure, "recursive": recursive.train_recursive}
+            "multiexposure": multiexposure.train_multiexposure, "recursive": recursive.train_recursive,
+            "hybrid": hybrid.train_hybrid}
 #: Methods whose trainer reads a real dataset with ``--data-root``, and which layout it expects.
-DATA_ROOTS = {"multiexposure": "multiexposure: DrTMO stacks, training_data/Train/Bracketed_images"}
+DATA_ROOTS = {"multiexposure": "multiexposure: DrTMO stacks, training_data/Train/Bracketed_images",
+              "hybrid": "hybrid: SingleHDR layout, LDR_in/ + HDR_gt/"}
 #: Methods with ablation variants (``--ablation``), and their names.
-ABLATIONS = {"multiexposure": tuple(multiexposure.ABLATIONS), "recursive": tuple(recursive.ABLATIONS)}
+ABLATIONS = {"multiexposure": tuple(multiexposure.ABLATIONS), "recursive": tuple(recursive.ABLATIONS),
+             "hybrid": tuple(hybrid.ABLATIONS)}
 
 
 def _variants() -> str:

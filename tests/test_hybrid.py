@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from hdrlab import __main__ as cli
+from hdrlab import io
 from hdrlab.data import scenes
-from hdrlab.errors import ChoiceError, DTypeError, MissingWeightsError, RangeError, ShapeError
+from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, MissingWeightsError, RangeError, ShapeError
 from hdrlab.imaging import camera
+from hdrlab.methods.expandnet import ExpandNet
 from hdrlab.methods.hybrid import (
+    ABLATIONS,
     DIHEDRAL,
     DIHEDRAL_INVERSE,
     ENCODER_CHANNELS,
@@ -21,22 +27,35 @@ from hdrlab.methods.hybrid import (
     ENCODER_STRIDES,
     MAX_HDR_VALUE,
     MOBILENET_V3_LARGE_URL,
+    PROFILES,
     UPSAMPLERS,
+    CleanedPairs,
     HybridAutoencoder,
     HybridLoss,
     LogStats,
     MobileNetEncoder,
     align_pair,
     alignment_display,
+    build_model,
     checkerboard_score,
+    crop_to_stride,
     dihedral,
+    evaluate,
     from_log_domain,
+    held_out_pairs,
     keep_pair,
     ldr_to_input,
+    load_trained,
+    predict,
     reinhard_display,
+    results_table,
     saturation_weight,
+    settings_for,
     to_log_domain,
+    train_hybrid,
+    training_data,
     undo_dihedral,
+    upsampler_table,
 )
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
 
@@ -603,3 +622,159 @@ def test_loss_gradient_reaches_the_decoder() -> None:
     assert float(model.head[1].weight.grad.abs().sum()) > 0 and float(model.bottleneck.conv.weight.grad.abs().sum()) > 0
     assert all(p.grad is None for p in model.encoder.parameters())
     assert all(p.grad is None for p in _lpips_loss(2.0).parameters())
+
+
+# ----------------------------------------------------------------------------- part 3: data, training, evaluation
+
+
+def test_crop_to_stride() -> None:
+    image = torch.arange(100 * 70, dtype=torch.float32).view(1, 100, 70).expand(3, 100, 70)
+    crop = crop_to_stride(image)
+    assert crop.shape == (3, 96, 64) and torch.equal(crop, image[:, 2:98, 3:67])
+    assert crop_to_stride(image, 10).shape == (3, 100, 70)
+    with pytest.raises(ShapeError):
+        crop_to_stride(torch.zeros(3, 31, 64))
+    with pytest.raises(RangeError):
+        crop_to_stride(image, 0)
+
+
+def _write_pair_folder(root, pairs: dict) -> None:
+    (root / "LDR_in").mkdir(parents=True)
+    (root / "HDR_gt").mkdir()
+    for name, (ldr, hdr) in pairs.items():
+        io.write_ldr(root / "LDR_in" / f"{name}.png", ldr)
+        io.write_hdr(root / "HDR_gt" / f"{name}.hdr", hdr)
+
+
+def test_cleaned_pairs_drop_bright_pairs_and_undo_flips(tmp_path) -> None:
+    ldr, hdr = _pair("room_windows", square=False)  # (3, 64, 96)
+    ldr_sq, hdr_sq = _pair("room_windows")
+    _write_pair_folder(tmp_path, {
+        "a_rotated": (ldr, dihedral(hdr, 1)),  # non-square: the HDR is stored transposed
+        "b_flipped": (ldr_sq, dihedral(hdr_sq, 4)),
+        "c_too_bright": (ldr_sq, hdr_sq * (MAX_HDR_VALUE * 2 / float(hdr_sq.max()))),
+    })
+    data = CleanedPairs(tmp_path, size=32, seed=3)
+    assert len(data) == 2 and data.dropped == ["c_too_bright"]
+    stored = {name: io.read_hdr(tmp_path / "HDR_gt" / f"{name}.hdr") for name in ("a_rotated", "b_flipped")}
+    # rot90 is undone by rot270 (k = 3); the flip is its own inverse
+    for index, (name, k) in enumerate((("a_rotated", 3), ("b_flipped", 4))):
+        item = data[index]
+        assert item["scene"] == name and int(item["transform"]) == k
+        assert item["ldr"].shape == item["hdr"].shape == (3, 32, 32)
+        aligned = dihedral(stored[name], k)
+        # the crop of the aligned HDR sits where the LDR crop sits: find it by exact match of the LDR crop
+        full_ldr = io.read_ldr(tmp_path / "LDR_in" / f"{name}.png")
+        hits = [(y, x) for y in range(full_ldr.shape[1] - 31) for x in range(full_ldr.shape[2] - 31)
+                if torch.equal(full_ldr[:, y:y + 32, x:x + 32], item["ldr"])]
+        assert any(torch.equal(aligned[:, y:y + 32, x:x + 32], item["hdr"]) for y, x in hits)
+    assert torch.equal(data[1]["ldr"], CleanedPairs(tmp_path, size=32, seed=3)[1]["ldr"])  # deterministic in (seed, i)
+    assert data[-1]["scene"] == "b_flipped"
+    with pytest.raises(IndexError):
+        data[2]
+    with pytest.raises(ShapeError, match="Lower size"):
+        CleanedPairs(tmp_path, size=96)[0]
+    assert CleanedPairs(tmp_path, size=32, max_side=48)[0]["ldr"].shape == (3, 32, 32)
+
+
+def test_cleaned_pairs_errors(tmp_path) -> None:
+    with pytest.raises(MissingFileError):
+        CleanedPairs(tmp_path / "missing", size=32)
+    ldr, hdr = _pair("room_windows")
+    _write_pair_folder(tmp_path, {"bright": (ldr, hdr * (MAX_HDR_VALUE * 2 / float(hdr.max())))})
+    with pytest.raises(MissingFileError, match="all 1 dropped"):
+        CleanedPairs(tmp_path, size=32)
+    with pytest.raises(RangeError):
+        CleanedPairs(tmp_path, size=16)
+
+
+def test_held_out_pairs_are_multiples_of_32() -> None:
+    pairs = held_out_pairs(96, evs=(0.0,), crfs=("srgb",))
+    assert len(pairs) == 4
+    for pair in pairs:
+        assert pair["ldr"].shape == pair["hdr"].shape
+        assert all(side % 32 == 0 for side in pair["ldr"].shape[-2:])
+
+
+def test_settings_profiles_and_ablations() -> None:
+    full = settings_for("full")
+    assert (full.upsampler, full.lr, full.betas, full.batch_size, full.epochs, full.size) == (
+        "pixel_shuffle", 9e-4, (0.5, 0.999), 16, 100, 512)
+    assert (full.l1_weight, full.lpips_weight, full.width) == (2.0, 3.0, 32)
+    assert ABLATIONS == UPSAMPLERS
+    assert {settings_for("quick", name).upsampler for name in ABLATIONS} == set(UPSAMPLERS)
+    with pytest.raises(ChoiceError, match="upsampler"):
+        settings_for("quick", "bilinear")
+    quick = settings_for("quick")
+    assert build_model(quick, pretrained=False).width == quick.width
+
+
+@pytest.fixture
+def small_quick(monkeypatch):
+    """The quick profile evaluated on one curve, one EV and 64 px scenes (fast)."""
+    quick = replace(PROFILES["quick"], eval_max_side=64, eval_evs=(0.0,), eval_crfs=("srgb",))
+    monkeypatch.setitem(PROFILES, "quick", quick)
+    return quick
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_train_resume_and_load(tmp_path, small_quick) -> None:
+    model, result = train_hybrid(tmp_path / "a", "quick", steps=3, progress="none", pretrained=False, device="cpu")
+    assert result.step == 3 and result.last_eval["psnr_log/hybrid"] > 0
+    record = json.loads((tmp_path / "a" / "settings.json").read_text())
+    assert record["steps"] == 3 and record["imagenet_encoder"] is False and record["ablation"] is None
+    train_hybrid(tmp_path / "b", "quick", steps=2, progress="none", pretrained=False, device="cpu")
+    resumed, _ = train_hybrid(tmp_path / "b", "quick", steps=3, resume=True, progress="none", pretrained=False,
+                              device="cpu")
+    straight, resumed_weights = _weights(model), _weights(resumed)
+    assert straight.keys() == resumed_weights.keys()
+    assert all(torch.equal(straight[k], resumed_weights[k]) for k in straight)
+    loaded = load_trained(tmp_path / "a")
+    assert all(torch.equal(straight[k], v) for k, v in loaded.state_dict().items())
+    ldr = torch.rand(1, 3, 64, 64)
+    assert torch.equal(predict(loaded, ldr), predict(model, ldr))
+    with pytest.raises(MissingFileError, match="train hybrid"):
+        load_trained(tmp_path / "none")
+
+
+def test_train_with_ablation_and_data_root(tmp_path, small_quick) -> None:
+    ldr, hdr = _pair("room_windows")  # 64 x 64, the quick crop size; a batch needs 4 pairs
+    _write_pair_folder(tmp_path / "real", {f"p{k}": (ldr, dihedral(hdr, k)) for k in range(4)})
+    model, result = train_hybrid(tmp_path / "run", "quick", steps=1, progress="none", pretrained=False,
+                                 device="cpu", ablation="resize_conv", data_root=tmp_path / "real")
+    assert model.upsampler == "resize_conv" and result.step == 1
+    record = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert record["data_root"] == str(tmp_path / "real") and record["upsampler"] == "resize_conv"
+    data = training_data(small_quick, tmp_path / "real")
+    assert isinstance(data, CleanedPairs) and [int(data[i]["transform"]) for i in range(4)] == [0, 3, 2, 1]
+
+
+def test_evaluate_rows_and_tables(small_quick) -> None:
+    pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",))
+    net = ExpandNet(width=4)
+    scores = evaluate(HybridAutoencoder("resize_conv", width=4, pretrained=False), pairs, expandnet_model=net)
+    for method in ("hybrid", "ldr", "expandnet"):
+        for metric in ("psnr_log", "ssim_log", "l1_log", "psnr_tm", "ssim_tm"):
+            assert math.isfinite(scores[f"{metric}/{method}"])
+    assert 0 <= scores["checkerboard/hybrid"] <= 1 and scores["checkerboard/target"] < 0.05
+    # the LDR row is to_log_domain of the LDR itself: check one pair by hand
+    pair = pairs[0]
+    target, _ = to_log_domain(pair["hdr"])
+    one = evaluate(HybridAutoencoder(width=4, pretrained=False), pairs[:1])
+    assert one["l1_log/ldr"] == pytest.approx(float((to_log_domain(pair["ldr"])[0] - target).abs().mean()), rel=1e-6)
+    text = results_table(scores)
+    assert "project (reported)" in text and "14.06" in text and "expandnet" in text
+    assert "resize_conv" in upsampler_table({"resize_conv": scores})
+
+
+def test_cli_trains_hybrid(tmp_path, small_quick, offline_hub, capsys) -> None:
+    assert cli.main(["train", "hybrid", "--profile", "quick", "--out", str(tmp_path / "a"), "--steps", "1",
+                     "--device", "cpu", "--ablation", "transposed"]) == 0
+    out = capsys.readouterr()
+    assert "hybrid: 1 steps" in out.out and "RANDOM" in out.out + out.err
+    assert json.loads((tmp_path / "a" / "settings.json").read_text())["upsampler"] == "transposed"
+    assert cli.main(["train", "hybrid", "--out", str(tmp_path / "b"), "--ablation", "bilinear"]) == 2
+    assert "'bilinear' is not a variant of hybrid" in capsys.readouterr().err

@@ -1,30 +1,33 @@
-"""Hybrid autoencoder (Demirci & Dere): data, log-HDR domain, artifact score (part 1); model and loss (part 2).
+"""Hybrid autoencoder (Demirci & Dere): a frozen ImageNet MobileNetV3 encoder, a pixel-shuffle decoder, L1 + LPIPS.
 
-The chapter's model is a frozen ImageNet MobileNetV3 encoder with a
-pixel-shuffle decoder, trained with L1 + LPIPS on a normalised log-HDR target.
-This module holds the self-contained pieces around it:
+The model learns the distribution of log-HDR from one LDR image; the aim is a
+visually convincing HDR-like result, not absolute radiance. The module holds:
 
 - data cleaning: :func:`keep_pair` drops pairs whose HDR peaks above
   :data:`MAX_HDR_VALUE` (4096);
 - alignment: some LDR/HDR pairs are rotated or flipped relative to each other;
   :func:`dihedral` / :func:`undo_dihedral` apply and undo the 8 symmetries of
   the square (:data:`DIHEDRAL`), and :func:`align_pair` finds the one that
-  makes the HDR match the LDR (SSIM on a centre patch of a scale-free display);
+  makes the HDR match the LDR (:func:`alignment_scores`: SSIM on a centre patch
+  of a scale-free display);
 - the training domain: :func:`to_log_domain` maps radiance to
   ``[-1, 1]`` (``log1p``, per-image min-max) and :func:`from_log_domain` is its
-  exact inverse; :func:`ldr_to_input` ImageNet-normalises the encoder's input;
-  :func:`reinhard_display` is ``x / (1 + x)`` per channel for display;
+  exact inverse; :func:`ldr_to_input` ImageNet-normalises the encoder's input and
+  min-maxes it to [-1, 1] as the project did; :func:`reinhard_display` is
+  ``x / (1 + x)`` per channel for display;
 - the artifact study: :func:`checkerboard_score` measures the 2-pixel-period
   ("mosaic") pattern that pixel-shuffle / transposed-convolution decoders leave;
-- part 2, the model: :class:`MobileNetEncoder` (torchvision MobileNetV3-Large,
-  frozen with its BatchNorm statistics; skips at strides 2-16, bottleneck at 32),
+- the model: :class:`MobileNetEncoder` (torchvision MobileNetV3-Large, frozen
+  with its BatchNorm statistics; skips at strides 2-16, bottleneck at 32),
   :class:`HybridAutoencoder` (that encoder + a UNet-like decoder with one of
   :data:`UPSAMPLERS`, tanh output in the log domain) and :class:`HybridLoss`
-  (L1 + LPIPS(vgg) in the log domain, optional :func:`saturation_weight`).
-
-Not here yet (issue 8 is open): the training loop and profiles, the evaluation
-against the LDR input and ExpandNet, the upsampler study's runs, notebook 05 and
-``python -m hdrlab train hybrid``.
+  (L1 + LPIPS(vgg) in the log domain, optional :func:`saturation_weight`);
+- training and evaluation: :data:`PROFILES`, :func:`train_hybrid` (embedded
+  scenes, or real SingleHDR-layout pairs cleaned by :class:`CleanedPairs`),
+  :func:`evaluate` (the project's log-domain PSNR / SSIM / L1, tone-mapped
+  scores against the LDR input and ExpandNet, the checkerboard score) on
+  :func:`held_out_pairs`, and the upsampler study (:data:`ABLATIONS`,
+  ``python -m hdrlab train hybrid --ablation resize_conv``).
 
 Conventions (DESIGN §2): images are float32 tensors ``(*, 3, H, W)``; LDR is in
 [0, 1]; radiance is linear, ``>= 0`` and unbounded; bad input raises a typed
@@ -41,17 +44,29 @@ Taught in: notebooks/05_hybrid_autoencoder.ipynb
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 from torchvision.models import MobileNet_V3_Large_Weights, mobilenet_v3_large
 
-from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
+from hdrlab import env, train
+from hdrlab.data.datasets import LDRHDRPairs, item_generator
+from hdrlab.data.public import SingleHDRReal
+from hdrlab.data.scenes import random_crop, resize_area
+from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import luminance
-from hdrlab.metrics import LPIPS, ssim
+from hdrlab.io import read_hdr, read_ldr
+from hdrlab.methods import expandnet, multiexposure
+from hdrlab.metrics import LPIPS, psnr, ssim, tonemapped_psnr, tonemapped_ssim
 from hdrlab.nn.blocks import ConvNormAct, Upsample2x
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
@@ -65,6 +80,7 @@ __all__ = [
     "dihedral",
     "undo_dihedral",
     "alignment_display",
+    "alignment_scores",
     "align_pair",
     "LogStats",
     "to_log_domain",
@@ -84,6 +100,23 @@ __all__ = [
     "SATURATION_START",
     "saturation_weight",
     "HybridLoss",
+    "crop_to_stride",
+    "CleanedPairs",
+    "held_out_pairs",
+    "Settings",
+    "PROFILES",
+    "ABLATIONS",
+    "PROJECT_SCORES",
+    "settings_for",
+    "build_model",
+    "loss_terms",
+    "predict",
+    "evaluate",
+    "results_table",
+    "upsampler_table",
+    "training_data",
+    "train_hybrid",
+    "load_trained",
 ]
 
 #: Largest HDR value a training pair may contain; pairs whose HDR peaks above it are dropped (:func:`keep_pair`).
@@ -245,14 +278,14 @@ def _single(image: torch.Tensor, name: str) -> None:
         )
 
 
-def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[torch.Tensor, int]:
-    """Undo a rotation/flip between an LDR and its HDR: the transform of the HDR whose display best matches the LDR.
+def alignment_scores(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> dict[int, float]:
+    """SSIM of the LDR against each shape-compatible transform of the HDR on the centre patch (:func:`align_pair`'s test).
 
     Each of the 8 transforms ``dihedral(hdr, k)`` whose shape equals the LDR's
     (odd ``k`` swap H and W, so on non-square pairs only half apply) is shown
     with :func:`alignment_display` (scale-free: Reinhard of ``hdr / median
     luminance``) and compared with the LDR by SSIM on the centre patch of side
-    ``min(patch, H, W)``. The best score wins; ties go to the lower index (identity first).
+    ``min(patch, H, W)``.
 
     Args:
         ldr: ``(3, H, W)`` LDR image in [0, 1].
@@ -260,7 +293,7 @@ def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[t
         patch: side of the compared centre patch, int >= 11 (SSIM's window).
 
     Returns:
-        ``(aligned_hdr, k)``: ``aligned_hdr = dihedral(hdr, k)`` has the LDR's shape.
+        ``{k: ssim}`` for each applicable :data:`DIHEDRAL` index ``k``, ascending.
 
     Raises:
         DTypeError, ShapeError, RangeError: invalid images or patch; ShapeError also when no transform of the
@@ -269,9 +302,9 @@ def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[t
     Example:
         >>> from hdrlab.imaging.camera import expose
         >>> hdr = torch.rand(3, 8, 8).repeat_interleave(4, -1).repeat_interleave(4, -2)  # (3, 32, 32)
-        >>> aligned, k = align_pair(expose(hdr, 1.0), dihedral(hdr, 6))
-        >>> k, bool(torch.equal(aligned, hdr))
-        (6, True)
+        >>> scores = alignment_scores(expose(hdr, 1.0), dihedral(hdr, 3))
+        >>> len(scores), max(scores, key=scores.get)  # rot270 is undone by rot90 (k = 1)
+        (8, 1)
 
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
@@ -298,11 +331,37 @@ def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[t
     display = alignment_display(hdr)
     top, left = (height - side) // 2, (width - side) // 2
     target = ldr[:, top : top + side, left : left + side]
-    scores = []
-    for k in candidates:
-        view = dihedral(display, k)[:, top : top + side, left : left + side]
-        scores.append(float(ssim(view, target)))
-    best = candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
+    return {k: float(ssim(dihedral(display, k)[:, top : top + side, left : left + side], target)) for k in candidates}
+
+
+def align_pair(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> tuple[torch.Tensor, int]:
+    """Undo a rotation/flip between an LDR and its HDR: the transform of the HDR whose display best matches the LDR.
+
+    The transform with the best :func:`alignment_scores` (SSIM on the centre
+    patch of a scale-free display) wins; ties go to the lower index (identity first).
+
+    Args:
+        ldr: ``(3, H, W)`` LDR image in [0, 1].
+        hdr: ``(3, H, W)`` or ``(3, W, H)`` linear radiance ``>= 0``, not all black.
+        patch: side of the compared centre patch, int >= 11 (SSIM's window).
+
+    Returns:
+        ``(aligned_hdr, k)``: ``aligned_hdr = dihedral(hdr, k)`` has the LDR's shape.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: see :func:`alignment_scores`.
+
+    Example:
+        >>> from hdrlab.imaging.camera import expose
+        >>> hdr = torch.rand(3, 8, 8).repeat_interleave(4, -1).repeat_interleave(4, -2)  # (3, 32, 32)
+        >>> aligned, k = align_pair(expose(hdr, 1.0), dihedral(hdr, 6))
+        >>> k, bool(torch.equal(aligned, hdr))
+        (6, True)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    scores = alignment_scores(ldr, hdr, patch)
+    best = max(scores, key=lambda k: (scores[k], -k))
     return dihedral(hdr, best), best
 
 
@@ -442,7 +501,7 @@ def from_log_domain(x: torch.Tensor, stats: LogStats) -> torch.Tensor:
 
 
 def ldr_to_input(ldr: torch.Tensor, rescale: bool = True) -> torch.Tensor:
-    """The encoder's input: ImageNet normalisation ``(ldr - mean) / std`` per channel, then (the project's step) min-max to [-1, 1].
+    """The encoder's input: ImageNet normalisation ``(ldr - mean) / std``, then (the project's step) min-max to [-1, 1].
 
     Uses :data:`hdrlab.nn.features.IMAGENET_MEAN` ``(0.485, 0.456, 0.406)`` and
     ``IMAGENET_STD`` ``(0.229, 0.224, 0.225)``. An LDR in [0, 1] lands in
@@ -970,3 +1029,463 @@ class HybridLoss(nn.Module):
             lpips = torch.zeros((), dtype=pred.dtype, device=pred.device)
         loss = self.l1_weight * l1 + self.lpips_weight * lpips
         return {"loss": loss, "l1": l1.detach(), "lpips": lpips.detach()}
+
+
+# ----------------------------------------------------------------------------- part 3: data
+
+
+def crop_to_stride(image: torch.Tensor, stride: int = 32) -> torch.Tensor:
+    """The largest centred window whose sides are multiples of ``stride`` (the encoder needs multiples of 32).
+
+    Args:
+        image: ``(*, C, H, W)`` tensor with H, W >= ``stride``.
+        stride: int >= 1.
+
+    Returns:
+        A view ``(*, C, H // stride * stride, W // stride * stride)``, centred as
+        :func:`~hdrlab.data.scenes.center_crop` centres.
+
+    Raises:
+        DTypeError, RangeError: bad ``stride``. ShapeError: a side smaller than ``stride``.
+
+    Example:
+        >>> crop_to_stride(torch.zeros(3, 100, 70)).shape
+        torch.Size([3, 96, 64])
+    """
+    stride = check_int(stride, "stride", 1)
+    height, width = image.shape[-2:]
+    if height < stride or width < stride:
+        raise ShapeError(describe(f"H and W >= {stride}", f"{(height, width)}", "Use a larger image."))
+    size = (height // stride * stride, width // stride * stride)
+    top, left = (height - size[0]) // 2, (width - size[1]) // 2
+    return image[..., top : top + size[0], left : left + size[1]]
+
+
+class CleanedPairs(Dataset):
+    """Real LDR/HDR pairs (SingleHDR ``LDR_in/`` + ``HDR_gt/`` layout) cleaned as the project did, as random crops.
+
+    On construction every HDR file is read once and pairs that fail
+    :func:`keep_pair` (maximum above 4096) are dropped (:attr:`dropped`). Each
+    item reads its pair as stored, undoes a rotation/flip of the HDR with
+    :func:`align_pair` (so 90-degree-rotated non-square pairs work too), area-
+    downsamples both to ``max_side`` and cuts the same random ``size`` window
+    (deterministic in ``(seed, index)``).
+
+    Args:
+        root: the folder holding ``LDR_in/`` and ``HDR_gt/`` (see :class:`~hdrlab.data.public.SingleHDRReal`).
+        size: side of the square crops, int >= 32 (a multiple of 32 for the model).
+        max_side: longest side after downsampling (None: as stored).
+        seed: int >= 0.
+
+    Attributes:
+        source: the :class:`~hdrlab.data.public.SingleHDRReal` listing.
+        kept: indices into ``source`` of the pairs kept.
+        dropped: names of the pairs dropped by :func:`keep_pair`.
+
+    Returns (per item):
+        dict with ``ldr`` ``(3, S, S)`` in [0, 1], ``hdr`` ``(3, S, S)`` radiance, ``scene`` (name),
+        ``transform`` (0-d int tensor, the :data:`DIHEDRAL` index undone).
+
+    Raises:
+        MissingFileError: ``root`` not in the layout, or every pair dropped.
+        DTypeError, RangeError: bad ``size``, ``max_side`` or ``seed``.
+        ShapeError: an image smaller than ``size`` after downsampling, or an HDR whose shape is neither the LDR's
+            nor its transpose.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+
+    def __init__(self, root: str | os.PathLike, *, size: int, max_side: int | None = None, seed: int = 0) -> None:
+        self.source = SingleHDRReal(root)
+        self.size = check_int(size, "size", 32)
+        self.max_side = None if max_side is None else check_int(max_side, "max_side", self.size)
+        self.seed = check_int(seed, "seed", 0)
+        self.kept: list[int] = []
+        self.dropped: list[str] = []
+        for index in range(len(self.source)):
+            radiance = read_hdr(self.source.files(index)[1]).clamp(min=0)  # lossy files hold tiny negatives
+            if keep_pair(radiance):
+                self.kept.append(index)
+            else:
+                self.dropped.append(self.source.scenes[index])
+        if not self.kept:
+            raise MissingFileError(describe(f"a pair with HDR max <= {MAX_HDR_VALUE:g} in {self.source.root}",
+                                            f"all {len(self.dropped)} dropped", "Check the HDR files' scale."))
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def __getitem__(self, index: int) -> dict:
+        if isinstance(index, bool) or not isinstance(index, int) or not -len(self) <= index < len(self):
+            raise IndexError(f"index {index!r} out of range for {len(self)} pairs")
+        index %= len(self)
+        ldr_file, hdr_file = self.source.files(self.kept[index])
+        ldr = read_ldr(ldr_file)
+        hdr, transform = align_pair(ldr, read_hdr(hdr_file).clamp(min=0))
+        images = torch.stack([ldr, hdr])
+        height, width = images.shape[-2:]
+        if self.max_side is not None and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            images = resize_area(images, (max(1, round(height * scale)), max(1, round(width * scale))))
+        if min(images.shape[-2:]) < self.size:
+            raise ShapeError(describe(f"images of at least {self.size} px after max_side={self.max_side}",
+                                      f"{tuple(images.shape[-2:])} ({ldr_file.name})", "Lower size or raise max_side."))
+        crop = random_crop(images, (self.size, self.size), item_generator(self.seed, index)).contiguous()
+        return {"ldr": crop[0], "hdr": crop[1], "scene": self.source.scenes[self.kept[index]],
+                "transform": torch.tensor(transform)}
+
+
+def held_out_pairs(max_side: int = 256, evs: tuple[float, ...] = (0.0, 1.0),
+                   crfs: tuple[str, ...] = ("srgb", "film-soft")) -> list[dict]:
+    """The test scenes as whole (LDR, HDR) pairs cropped to multiples of 32 (:func:`crop_to_stride`).
+
+    The pairs of :func:`hdrlab.methods.expandnet.held_out_pairs` (test split, one
+    per scene, curve and EV; ``hdr = radiance * t``), so chapters compare on the same scenes.
+
+    Args:
+        max_side: longest side of the loaded scenes, px (>= 32).
+        evs: exposures, EV relative to auto exposure.
+        crfs: response-curve names.
+
+    Returns:
+        Dicts ``{"ldr", "hdr", "scene", "crf", "ev"}`` with ``(3, H, W)`` tensors, H and W multiples of 32.
+
+    Example:
+        >>> pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",))
+        >>> len(pairs), tuple(pairs[0]["ldr"].shape)
+        (4, (3, 32, 64))
+    """
+    pairs = expandnet.held_out_pairs("test", max_side, evs, crfs)
+    return [{**pair, "ldr": crop_to_stride(pair["ldr"]), "hdr": crop_to_stride(pair["hdr"])} for pair in pairs]
+
+
+# ----------------------------------------------------------------------------- part 3: settings and training
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Model, loss, optimiser and data settings of one profile (DESIGN §3).
+
+    Attributes:
+        upsampler: the decoder's upsampling layer, one of :data:`UPSAMPLERS`.
+        width: decoder base width (:class:`HybridAutoencoder`).
+        rescale_input: the project's min-max of the encoder input (:func:`ldr_to_input`).
+        size: side of the square training crops, px (a multiple of 32).
+        batch_size: crops per optimiser step.
+        epochs: passes over the training data.
+        samples: crops per epoch of the embedded scenes (a real dataset's epoch is its size).
+        lr: Adam learning rate.
+        betas: Adam betas.
+        l1_weight, lpips_weight: loss weights (:class:`HybridLoss`).
+        alpha: saturation weight of the L1 term, or None.
+        train_max_side: longest side of the training images.
+        train_evs: exposures of the embedded training LDRs, EV relative to auto exposure.
+        eval_max_side: held-out scenes are scored whole at this longest side.
+        eval_evs: exposures of the held-out LDRs.
+        eval_crfs: response curves of the held-out LDRs.
+        eval_every_epochs: epochs between evaluations (the last step is always evaluated).
+        checkpoint_every_epochs: epochs between checkpoints (the last step is always saved).
+    """
+
+    upsampler: str
+    width: int
+    rescale_input: bool
+    size: int
+    batch_size: int
+    epochs: int
+    samples: int
+    lr: float
+    betas: tuple[float, float]
+    l1_weight: float
+    lpips_weight: float
+    alpha: float | None
+    train_max_side: int
+    train_evs: tuple[float, ...]
+    eval_max_side: int
+    eval_evs: tuple[float, ...]
+    eval_crfs: tuple[str, ...]
+    eval_every_epochs: int
+    checkpoint_every_epochs: int
+
+
+#: Settings per profile. ``full`` is the project's final run: plain pixel shuffle, L1 2 + LPIPS 3, Adam
+#: (0.5, 0.999) at 9e-4, batch 16, 100 epochs of 512 px crops (decoder width 32 is ours; the project gives none).
+#: ``quick`` keeps the loss and optimiser at CPU scale: width 8, 64 px crops, batch 4, 80 steps (about 15 s).
+PROFILES: dict[str, Settings] = {
+    "quick": Settings(
+        upsampler="pixel_shuffle", width=8, rescale_input=True, size=64, batch_size=4, epochs=1, samples=320,
+        lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=256,
+        train_evs=(-1.0, 0.0, 1.0), eval_max_side=256, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
+        eval_every_epochs=1, checkpoint_every_epochs=1,
+    ),
+    "full": Settings(
+        upsampler="pixel_shuffle", width=32, rescale_input=True, size=512, batch_size=16, epochs=100, samples=1600,
+        lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=1024,
+        train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
+        eval_every_epochs=10, checkpoint_every_epochs=5,
+    ),
+}
+
+#: ``--ablation`` variants: the upsampler study (each run is its profile with that decoder upsampler).
+ABLATIONS = UPSAMPLERS
+
+#: The project's validation scores in the normalised log domain (its report; the metrics' exact definitions are
+#: not given, so these are printed beside ours for orientation, not as a like-for-like target).
+PROJECT_SCORES = {"psnr_log": 14.06, "ssim_log": 0.816, "l1_log": 0.698}
+
+
+def settings_for(profile: str = "auto", ablation: str | None = None) -> Settings:
+    """A profile's :class:`Settings`, with the upsampler of ``ablation`` (one of :data:`ABLATIONS`) if given.
+
+    Example:
+        >>> settings_for("quick", "resize_conv").upsampler, settings_for("full").batch_size
+        ('resize_conv', 16)
+    """
+    settings = PROFILES[env.profile(profile)]
+    return settings if ablation is None else replace(settings, upsampler=_check_upsampler(ablation))
+
+
+def build_model(settings: Settings, pretrained: bool | str = "auto") -> HybridAutoencoder:
+    """The :class:`HybridAutoencoder` of ``settings``."""
+    return HybridAutoencoder(settings.upsampler, settings.width, pretrained, settings.rescale_input)
+
+
+def loss_terms(model: nn.Module, batch: dict, criterion: HybridLoss) -> dict[str, torch.Tensor]:
+    """One training step's loss: the model's log-domain prediction vs :func:`to_log_domain` of the HDR.
+
+    Args:
+        model: a :class:`HybridAutoencoder` (or its DDP wrapper).
+        batch: ``{"ldr": (B, 3, S, S) in [0, 1], "hdr": (B, 3, S, S) >= 0}``.
+        criterion: the :class:`HybridLoss`.
+
+    Returns:
+        :class:`HybridLoss`'s ``{"loss", "l1", "lpips"}``.
+    """
+    target, _ = to_log_domain(batch["hdr"])
+    return criterion(model(batch["ldr"]), target, batch["ldr"])
+
+
+def predict(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
+    """The model's normalised log-HDR prediction of an LDR image or batch, without gradients.
+
+    Args:
+        model: a :class:`HybridAutoencoder`.
+        ldr: ``(3, H, W)`` or ``(B, 3, H, W)`` LDR in [0, 1], H and W multiples of 32.
+
+    Returns:
+        Same shape, in (-1, 1), on the input's device. :func:`from_log_domain` with chosen stats gives radiance.
+
+    Example:
+        >>> predict(HybridAutoencoder(width=4, pretrained=False), torch.rand(3, 64, 64)).shape
+        torch.Size([3, 64, 64])
+    """
+    check_ldr(ldr, "LDR image")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model(ldr.to(device)).to(ldr.device)
+
+
+def _log_scores(candidate: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """PSNR and SSIM of ``(x + 1) / 2`` (range 1) and mean |difference| in [-1, 1]."""
+    shown, truth = (candidate + 1) / 2, (target + 1) / 2
+    return {"psnr_log": float(psnr(shown, truth)), "ssim_log": float(ssim(shown, truth)),
+            "l1_log": float((candidate - target).abs().mean())}
+
+
+def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | None = None) -> dict[str, float]:
+    """Mean scores over held-out pairs: the project's log-domain metrics, tone-mapped scores and the checkerboard.
+
+    For each pair, with ``target, stats = to_log_domain(hdr)``:
+
+    - ``psnr_log/<m>``, ``ssim_log/<m>``: PSNR / SSIM of ``(x + 1) / 2`` against ``(target + 1) / 2`` (range 1);
+      ``l1_log/<m>``: mean ``|x - target|`` in [-1, 1]. Candidates ``x``: ``hybrid`` (the model's output),
+      ``ldr`` (``to_log_domain`` of the LDR read as radiance) and ``expandnet`` (``to_log_domain`` of its HDR);
+    - ``psnr_tm/<m>``, ``ssim_tm/<m>``: tone-mapped PSNR / SSIM (Reinhard global) of radiance against ``hdr``;
+      ``hybrid``'s radiance is ``from_log_domain(output, stats)`` with the **target's** stats (an oracle log range:
+      the per-image min-max leaves the range unknown for a new LDR); ``ldr`` and ``expandnet`` need no oracle;
+    - ``checkerboard/hybrid``, ``checkerboard/target``: :func:`checkerboard_score` of the output and the target.
+
+    Args:
+        model: a :class:`HybridAutoencoder`.
+        pairs: from :func:`held_out_pairs` (H, W multiples of 32).
+        expandnet_model: a trained :class:`~hdrlab.methods.expandnet.ExpandNet` for its rows, or None.
+
+    Returns:
+        ``{"<metric>/<method>": mean}``, sorted by key.
+
+    Example:
+        >>> scores = evaluate(HybridAutoencoder(width=4, pretrained=False), held_out_pairs(64, (0.0,), ("srgb",)))
+        >>> [key.split("/")[0] for key in scores if key.endswith("/hybrid")]
+        ['checkerboard', 'l1_log', 'psnr_log', 'psnr_tm', 'ssim_log', 'ssim_tm']
+    """
+    totals: dict[str, float] = {}
+    for pair in pairs:
+        ldr, hdr = pair["ldr"], pair["hdr"]
+        target, stats = to_log_domain(hdr)
+        output = predict(model, ldr)
+        radiance = {"hybrid": from_log_domain(output, stats), "ldr": ldr}
+        if expandnet_model is not None:
+            radiance["expandnet"] = expandnet.predict(expandnet_model, ldr)
+        logs = {"hybrid": output, **{m: to_log_domain(r)[0] for m, r in radiance.items() if m != "hybrid"}}
+        scores = {"checkerboard/hybrid": checkerboard_score(output), "checkerboard/target": checkerboard_score(target)}
+        for method, candidate in logs.items():
+            scores.update({f"{k}/{method}": v for k, v in _log_scores(candidate, target).items()})
+        for method, candidate in radiance.items():
+            scores[f"psnr_tm/{method}"] = float(tonemapped_psnr(candidate, hdr))
+            scores[f"ssim_tm/{method}"] = float(tonemapped_ssim(candidate, hdr))
+        for key, value in scores.items():
+            totals[key] = totals.get(key, 0.0) + value
+    return {key: total / len(pairs) for key, total in sorted(totals.items())}
+
+
+def results_table(scores: dict[str, float], project: bool = True) -> str:
+    """The rows of :func:`evaluate` as text: log-domain PSNR / SSIM / L1 and tone-mapped PSNR / SSIM per method.
+
+    Args:
+        scores: :func:`evaluate`'s dict.
+        project: add the project's reported log-domain row (:data:`PROJECT_SCORES`, tone-mapped cells "-").
+
+    Example:
+        >>> print(results_table({"psnr_log/ldr": 9.0, "ssim_log/ldr": 0.5, "l1_log/ldr": 0.4,
+        ...                      "psnr_tm/ldr": 15.0, "ssim_tm/ldr": 0.6}, project=False))
+        method  log PSNR  log SSIM  log L1  TM PSNR  TM SSIM
+        ldr         9.00     0.500   0.400    15.00    0.600
+    """
+    methods = list(dict.fromkeys(key.split("/")[1] for key in scores if key.startswith("psnr_log/")))
+    rows = [[m, f"{scores[f'psnr_log/{m}']:.2f}", f"{scores[f'ssim_log/{m}']:.3f}", f"{scores[f'l1_log/{m}']:.3f}",
+             f"{scores[f'psnr_tm/{m}']:.2f}", f"{scores[f'ssim_tm/{m}']:.3f}"] for m in methods]
+    if project:
+        p = PROJECT_SCORES
+        rows.append(["project (reported)", f"{p['psnr_log']:.2f}", f"{p['ssim_log']:.3f}", f"{p['l1_log']:.3f}",
+                     "-", "-"])
+    return multiexposure._table(["method", "log PSNR", "log SSIM", "log L1", "TM PSNR", "TM SSIM"], rows)
+
+
+def upsampler_table(results: dict[str, dict[str, float]]) -> str:
+    """The upsampler study as text: checkerboard score and log / tone-mapped PSNR per upsampler.
+
+    Args:
+        results: ``{upsampler: evaluate(...) scores}``.
+
+    Example:
+        >>> print(upsampler_table({"resize_conv": {"checkerboard/hybrid": 0.002, "checkerboard/target": 0.0001,
+        ...                                        "psnr_log/hybrid": 20.0, "psnr_tm/hybrid": 18.0}}))
+        upsampler    checkerboard  target  log PSNR  TM PSNR
+        resize_conv        0.0020  0.0001     20.00    18.00
+    """
+    rows = [[name, f"{s['checkerboard/hybrid']:.4f}", f"{s['checkerboard/target']:.4f}",
+             f"{s['psnr_log/hybrid']:.2f}", f"{s['psnr_tm/hybrid']:.2f}"] for name, s in results.items()]
+    return multiexposure._table(["upsampler", "checkerboard", "target", "log PSNR", "TM PSNR"], rows)
+
+
+def training_data(settings: Settings, data_root: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
+    """Training pairs: crops of the embedded training scenes, or the cleaned real pairs under ``data_root``.
+
+    Embedded: :class:`~hdrlab.data.datasets.LDRHDRPairs` (``settings.samples`` crops per epoch, random
+    curves, flips and rotations, the profile's EVs). Real: :class:`CleanedPairs` of the SingleHDR layout.
+    """
+    if data_root is None:
+        return LDRHDRPairs("train", size=settings.size, max_side=settings.train_max_side, samples=settings.samples,
+                           evs=settings.train_evs, seed=seed)
+    return CleanedPairs(data_root, size=settings.size, max_side=settings.train_max_side, seed=seed)
+
+
+def train_hybrid(
+    out_dir: str | os.PathLike,
+    profile: str = "auto",
+    *,
+    resume: bool = False,
+    steps: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: str = "auto",
+    ablation: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    pretrained: bool | str = "auto",
+    expandnet_model: nn.Module | None = None,
+) -> tuple[HybridAutoencoder, train.FitResult]:
+    """Train the hybrid autoencoder with :func:`hdrlab.train.fit`; evaluate on the held-out scenes.
+
+    Steps: ``epochs * ceil(len(data) / batch_size)`` (``steps`` overrides).
+    Adam with the profile's betas over the decoder (the frozen encoder has no
+    gradients); :class:`HybridLoss` (L1 + LPIPS(vgg)) on the log-domain target.
+    Writes ``settings.json`` (with ``ablation``, ``data_root``, ``steps`` and
+    whether the ImageNet encoder and LPIPS backbone were loaded), ``metrics.csv``
+    and ``checkpoints/`` to ``out_dir``.
+
+    Args:
+        out_dir: run folder.
+        profile: ``"auto"``, ``"quick"`` or ``"full"`` (:data:`PROFILES`).
+        resume: continue from the latest checkpoint in ``out_dir``.
+        steps: override the number of optimiser steps.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+        seed: seeds the decoder's weights and the data.
+        progress: see :func:`hdrlab.train.fit`.
+        ablation: None (the profile's upsampler) or one of :data:`ABLATIONS` (an upsampler).
+        data_root: a SingleHDR-layout folder (``LDR_in/``, ``HDR_gt/``) to train on, or None for the embedded scenes.
+        pretrained: ImageNet MobileNetV3 and LPIPS VGG weights: True, False or ``"auto"`` (prints what it used).
+        expandnet_model: a trained ExpandNet, scored beside the model at each evaluation (None: not scored).
+
+    Returns:
+        ``(model, result)``: the trained model in eval mode and the fit result (``result.last_eval``: final scores).
+
+    Raises:
+        ChoiceError: unknown profile, ablation, device or ``pretrained``.
+        MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the SingleHDR layout.
+        MissingWeightsError: ``pretrained=True`` offline.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as run:
+        ...     model, result = train_hybrid(run, "quick", steps=1, progress="none", pretrained=False)
+        >>> result.step, "psnr_log/hybrid" in result.last_eval
+        (1, True)
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    settings = settings_for(profile, ablation)
+    env.seed_everything(seed)
+    model = build_model(settings, pretrained)
+    criterion = HybridLoss(settings.l1_weight, settings.lpips_weight, settings.alpha, pretrained=pretrained)
+    data = training_data(settings, data_root, seed)
+    per_epoch = math.ceil(len(data) / settings.batch_size)
+    total = settings.epochs * per_epoch if steps is None else check_int(steps, "steps", 1)
+    pairs = held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
+    out = Path(out_dir)
+    if train.is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        record = {**asdict(settings), "ablation": ablation, "steps": total,
+                  "data_root": None if data_root is None else str(data_root),
+                  "imagenet_encoder": model.pretrained_backbone, "lpips_backbone": criterion.pretrained_backbone}
+        (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    result = train.fit(
+        model, data, functools.partial(loss_terms, criterion=criterion), steps=total,
+        batch_size=settings.batch_size,
+        optimizer=functools.partial(torch.optim.Adam, lr=settings.lr, betas=settings.betas),
+        evaluate=functools.partial(evaluate, pairs=pairs, expandnet_model=expandnet_model),
+        eval_every=min(total, settings.eval_every_epochs * per_epoch), out_dir=out,
+        checkpoint_every=min(total, settings.checkpoint_every_epochs * per_epoch), resume=resume, device=device,
+        seed=seed, progress=progress,
+    )
+    return model.eval(), result
+
+
+def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> HybridAutoencoder:
+    """The model of a finished (or interrupted) run: its newest checkpoint, built from its ``settings.json``.
+
+    The checkpoint holds the encoder's weights too (ImageNet or random, as trained), so nothing is downloaded.
+
+    Args:
+        run_dir: the ``out_dir`` of :func:`train_hybrid`.
+        device: where to put the model.
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+    """
+    record, checkpoint = train.read_run(run_dir, "hybrid")
+    model = HybridAutoencoder(record["upsampler"], record["width"], False, record["rescale_input"])
+    train.load_weights(checkpoint, model)
+    return model.to(env.device(device)).eval()
