@@ -30,14 +30,15 @@ from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.merge import piecewise_linear_lookup
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
-from hdrlab.methods import multiexposure
+from hdrlab.methods import hybrid, multiexposure
 from hdrlab.nn.losses import expandnet_loss, soft_histogram
 
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
-    "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison",
+    "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison", "check_log_inverse", "check_icnr",
+    "check_hybrid_beats_ldr", "check_upsampler_study",
 ]
 
 
@@ -437,3 +438,107 @@ def check_controlled_comparison(with_run: str | Path, without_run: str | Path) -
     if all(torch.equal(after_c[0][name], after_c[1][name]) for name in after_c[0]):
         return _report(False, what, "stage (c) left both runs identical: the HDR loss never reached the weights")
     return _report(True, what, "")
+
+
+def _log_domain_cases() -> list[torch.Tensor]:
+    """Radiance for the log-domain round trip: two lognormal maps, a batch of both, and a constant image."""
+    first, second = _fixed_radiance(2)
+    return [first, second * 50, torch.stack([first, second]), torch.full((3, 4, 4), 2.5)]
+
+
+def check_log_inverse(student: Callable[[torch.Tensor, hybrid.LogStats], torch.Tensor]) -> bool:
+    """Check ``student(x, stats)``, the inverse of :func:`hdrlab.methods.hybrid.to_log_domain`, by round trips.
+
+    For each case ``x, stats = to_log_domain(hdr)`` and the student's radiance must
+    match ``hdr`` (rtol 1e-4, atol 1e-6), batched stats and a constant image included.
+
+    Example:
+        >>> check_log_inverse(hybrid.from_log_domain)
+        PASS: log-domain inverse round-trips 4 HDR inputs (a batch and a constant image included)
+        True
+    """
+    what = "log-domain inverse round-trips 4 HDR inputs (a batch and a constant image included)"
+    for hdr in _log_domain_cases():
+        x, stats = hybrid.to_log_domain(hdr)
+        got, error = _call(student, x, stats)
+        if error:
+            return _report(False, what, error)
+        if not isinstance(got, torch.Tensor) or got.shape != hdr.shape:
+            return _report(False, what, f"return a tensor of shape {tuple(hdr.shape)}, got {type(got).__name__}"
+                           + (f" of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else ""))
+        if not torch.allclose(got.double(), hdr.double(), rtol=1e-4, atol=1e-6):
+            worst = float((got.double() - hdr.double()).abs().max())
+            return _report(False, what, f"the round trip is off by up to {worst:.4g} for an image of shape "
+                           f"{tuple(hdr.shape)}; map x to [0, 1] first, then low + t * (high - low), then expm1")
+    return _report(True, what, "")
+
+
+def check_icnr(student: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
+    """Check ``student(weight, scale)``: ICNR init of a conv weight ``(out * scale^2, in, k, k)`` feeding PixelShuffle.
+
+    The returned weight (or ``weight`` changed in place when None is returned) must keep
+    its shape, not be all zero, differ between output channels, and make conv +
+    ``PixelShuffle(scale)`` equal nearest-neighbour upsampling of one convolution:
+    every ``scale x scale`` block of the output is constant, for scale 2 and 3.
+
+    Example:
+        >>> from hdrlab.nn.blocks import icnr_
+        >>> check_icnr(icnr_)
+        PASS: ICNR: conv + PixelShuffle is nearest-neighbour upsampling at init (scale 2 and 3)
+        True
+    """
+    what = "ICNR: conv + PixelShuffle is nearest-neighbour upsampling at init (scale 2 and 3)"
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(1, 4, 6, 6, generator=generator)
+    for scale in (2, 3):
+        torch.manual_seed(scale)
+        weight = torch.empty(3 * scale * scale, 4, 3, 3)
+        with torch.no_grad():
+            got, error = _call(student, weight, scale)
+        if error:
+            return _report(False, what, error)
+        got = weight if got is None else got
+        if not isinstance(got, torch.Tensor) or got.shape != weight.shape:
+            return _report(False, what, f"return the weight, shape {tuple(weight.shape)} (or fill it in place)")
+        if not torch.isfinite(got).all() or not got.abs().sum() > 0:
+            return _report(False, what, "the weight is all zero or not finite: draw one sub-kernel per output channel")
+        if torch.equal(got[0], got[scale * scale]):
+            return _report(False, what, "output channels share one kernel: draw a kernel per output channel")
+        out = nn.functional.pixel_shuffle(nn.functional.conv2d(x, got, padding=1), scale)
+        nearest = out[..., ::scale, ::scale].repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+        if not torch.allclose(out, nearest, atol=1e-6):
+            return _report(False, what, f"with scale {scale} the {scale}x{scale} blocks of the output differ: "
+                           f"copy each output channel's kernel to its {scale * scale} sub-pixel channels "
+                           f"(c * {scale * scale} ... (c + 1) * {scale * scale} - 1)")
+    return _report(True, what, "")
+
+
+def check_hybrid_beats_ldr(scores: dict[str, float]) -> bool:
+    """Check that :func:`hdrlab.methods.hybrid.evaluate`'s log-domain PSNR of the model beats the LDR input's."""
+    what = "on the held-out scenes the hybrid autoencoder beats the LDR input in log-domain PSNR"
+    try:
+        ours, ldr = float(scores["psnr_log/hybrid"]), float(scores["psnr_log/ldr"])
+    except (KeyError, TypeError, ValueError) as err:
+        return _report(False, what, f"pass the dict hybrid.evaluate returns (missing or bad entry {err!r})")
+    return _report(ours > ldr, what, f"hybrid {ours:.2f} dB <= LDR {ldr:.2f} dB: train longer or check the target")
+
+
+def check_upsampler_study(results: dict[str, dict[str, float]]) -> bool:
+    """Check the artifact study: ICNR pixel shuffle or resize-conv scores a lower checkerboard than plain pixel shuffle.
+
+    Args:
+        results: ``{upsampler: hybrid.evaluate(...) scores}`` with at least ``pixel_shuffle`` and one of
+            ``pixel_shuffle_icnr`` / ``resize_conv``, trained at equal budget.
+    """
+    what = ("at equal training budget, ICNR pixel shuffle or resize-conv leaves a lower checkerboard score "
+            "than plain pixel shuffle")
+    try:
+        plain = float(results["pixel_shuffle"]["checkerboard/hybrid"])
+        others = {name: float(results[name]["checkerboard/hybrid"])
+                  for name in ("pixel_shuffle_icnr", "resize_conv") if name in results}
+    except (KeyError, TypeError, ValueError) as err:
+        return _report(False, what, f"pass {{upsampler: hybrid.evaluate(...)}} (missing or bad entry {err!r})")
+    if not others:
+        return _report(False, what, "train pixel_shuffle_icnr or resize_conv too")
+    return _report(min(others.values()) < plain, what,
+                   f"plain {plain:.4f} <= " + ", ".join(f"{n} {v:.4f}" for n, v in others.items()))

@@ -215,3 +215,54 @@ class TestChapterFourCheckers:
         out = capsys.readouterr().out
         assert out.startswith("PASS: soft histogram") and "max difference" in out and "no graph" in out
         assert "expected a tensor of shape (3, 8)" in out
+
+
+class TestChapterFiveCheckers:
+    def test_log_inverse(self, capsys):
+        from hdrlab.methods import hybrid
+
+        def forgets_the_shift(x, stats):  # the reference's bug: treats [-1, 1] as [0, 1]
+            return torch.expm1(stats.low + x * (stats.high - stats.low))
+
+        assert checks.check_log_inverse(hybrid.from_log_domain)
+        assert not checks.check_log_inverse(forgets_the_shift)
+        assert not checks.check_log_inverse(lambda x, stats: hybrid.from_log_domain(x, stats)[..., :1, :, :])
+        assert not checks.check_log_inverse(lambda x, stats: 1 / 0)
+        out = capsys.readouterr().out
+        assert out.startswith("PASS: log-domain inverse") and out.count("FAIL: log-domain inverse") == 3
+        assert "map x to [0, 1] first" in out and "return a tensor of shape" in out and "ZeroDivisionError" in out
+
+    def test_icnr(self, capsys):
+        from hdrlab.nn.blocks import icnr_
+
+        def in_place(weight, scale):
+            icnr_(weight, scale)
+
+        def same_kernel_everywhere(weight, scale):
+            torch.nn.init.kaiming_normal_(weight[:1])
+            return weight[:1].expand_as(weight).clone()
+
+        def random_init(weight, scale):
+            return torch.nn.init.kaiming_normal_(weight)
+
+        assert checks.check_icnr(icnr_) and checks.check_icnr(in_place)
+        assert not checks.check_icnr(random_init)
+        assert not checks.check_icnr(same_kernel_everywhere)
+        assert not checks.check_icnr(lambda weight, scale: torch.zeros_like(weight))
+        out = capsys.readouterr().out
+        assert out.count("PASS: ICNR") == 2 and out.count("FAIL: ICNR") == 3
+        assert "the 2x2 blocks of the output differ" in out and "share one kernel" in out and "all zero" in out
+
+    def test_hybrid_beats_ldr_and_upsampler_study(self, capsys):
+        assert checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 19.5, "psnr_log/ldr": 5.6})
+        assert not checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 5.0, "psnr_log/ldr": 5.6})
+        assert not checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 19.5})
+        study = {"pixel_shuffle": {"checkerboard/hybrid": 0.12}, "resize_conv": {"checkerboard/hybrid": 0.003}}
+        assert checks.check_upsampler_study(study)
+        assert not checks.check_upsampler_study({**study, "resize_conv": {"checkerboard/hybrid": 0.2}})
+        assert not checks.check_upsampler_study({"pixel_shuffle": {"checkerboard/hybrid": 0.12}})
+        assert not checks.check_upsampler_study({"resize_conv": {"checkerboard/hybrid": 0.003}})
+        out = capsys.readouterr().out
+        assert out.count("PASS") == 2 and out.count("FAIL") == 5
+        assert "hybrid 5.00 dB <= LDR 5.60 dB" in out and "plain 0.1200 <= resize_conv 0.2000" in out
+        assert "train pixel_shuffle_icnr or resize_conv too" in out
