@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from hdrlab.errors import RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, RangeError, ShapeError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import RESPONSE_CURVES, get_response_curve, recover_debevec, response_error_stops
 from hdrlab.imaging.merge import merge_debevec_differentiable, piecewise_linear_lookup
@@ -29,17 +30,18 @@ from hdrlab.imaging.tonemap import (
     reinhard_local,
     srgb_encode,
 )
-from hdrlab.methods import multiexposure
+from hdrlab.methods import hybrid, multiexposure
 from hdrlab.metrics import psnr, tonemapped_psnr
 from hdrlab.nn.losses import mu_law_loss
-from hdrlab.validate import check_ldr, check_radiance
+from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
 
 __all__ = [
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
     "training_curves", "adaptation_view", "reexposure_view", "bracket_comparison", "hdr_comparison",
-    "lookup_view", "merge_gradient_view", "recursion_view",
+    "lookup_view", "merge_gradient_view", "recursion_view", "alignment_view", "upsampler_crops", "upsampler_zoom",
+    "before_after_view",
 ]
 
 
@@ -466,3 +468,224 @@ def recursion_view(stack: torch.Tensor, evs: Sequence[float], step: int,
             ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _bare(ax: plt.Axes) -> None:
+    """Hide an image panel's ticks but keep its spines (so a frame can still be coloured)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def alignment_view(ldr: torch.Tensor, hdr: torch.Tensor, patch: int = 64) -> Figure:
+    """The LDR and the 8 rotations/flips of its HDR, each titled with its SSIM (what ``hybrid.align_pair`` tests).
+
+    A 3x3 grid: panel 0 is the LDR, panels 1-8 are ``dihedral(alignment_display(hdr), k)``
+    for ``k = 0..7`` (:data:`hdrlab.methods.hybrid.DIHEDRAL` order), titled with
+    :func:`~hdrlab.methods.hybrid.alignment_scores` (SSIM on the centre patch).
+    On non-square pairs the odd ``k`` (which swap H and W) cannot match and are
+    left blank ("shape differs"). The winner (the best score, ties to the lower
+    ``k``, as ``align_pair`` decides) gets a thick green frame and "(best)".
+
+    Args:
+        ldr: ``(3, H, W)`` LDR image in [0, 1].
+        hdr: ``(3, H, W)`` or ``(3, W, H)`` linear radiance ``>= 0``, not all black (any absolute scale).
+        patch: side of the compared centre patch, int >= 11 (SSIM's window).
+
+    Returns:
+        The figure (9 axes).
+
+    Raises:
+        DTypeError, ShapeError, RangeError: see :func:`hdrlab.methods.hybrid.alignment_scores`.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    scores = hybrid.alignment_scores(ldr, hdr, patch)
+    best = max(scores, key=lambda k: (scores[k], -k))
+    shown = hybrid.alignment_display(hdr)
+    fig, axes = plt.subplots(3, 3, figsize=(7.5, 8.2))
+    axes = axes.flatten()
+    axes[0].imshow(to_numpy_image(ldr))
+    axes[0].set_title("LDR (reference)", fontsize=8)
+    for k, name in enumerate(hybrid.DIHEDRAL):
+        ax = axes[k + 1]
+        if k not in scores:
+            ax.set_title(f"{name}\nshape differs", fontsize=8, color="grey")
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            continue
+        ax.imshow(to_numpy_image(hybrid.dihedral(shown, k)))
+        title = f"{name}\nSSIM {scores[k]:.3f}"
+        if k == best:
+            title += " (best)"
+            for spine in ax.spines.values():
+                spine.set_edgecolor("limegreen")
+                spine.set_linewidth(4)
+        ax.set_title(title, fontsize=8, fontweight="bold" if k == best else "normal")
+    for ax in axes:
+        _bare(ax)
+    fig.tight_layout()
+    return fig
+
+
+def _check_log_images(outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> tuple[int, int]:
+    """Check ``target`` and every output are ``(3, H, W)`` log-domain images in [-1, 1] of one shape; return (H, W)."""
+    for name, x in {"target": target, **{f"output {key!r}": value for key, value in outputs.items()}}.items():
+        check_image(x, name)
+        if x.dim() != 3 or x.shape != target.shape:
+            raise ShapeError(describe(f"{name} of shape (3, H, W) = {tuple(target.shape)} (the target's)",
+                                      f"shape {tuple(x.shape)}", "Pass one image each, predicted for the same input."))
+        low, high = float(x.min()), float(x.max())
+        if low < -1 or high > 1:
+            raise RangeError(describe(f"{name} in [-1, 1] (the log domain of hybrid.to_log_domain)",
+                                      f"values in [{low:.4g}, {high:.4g}]",
+                                      "Pass the model's tanh output and to_log_domain's target, not radiance."))
+    return int(target.shape[-2]), int(target.shape[-1])
+
+
+def _check_window(shape: tuple[int, int], top: int, left: int, size: int) -> tuple[int, int, int]:
+    """Check a ``size`` x ``size`` crop at ``(top, left)`` lies inside an ``(H, W)`` image; return the three ints."""
+    size = check_int(size, "crop size", 4)
+    top, left = check_int(top, "top", 0), check_int(left, "left", 0)
+    height, width = shape
+    if top + size > height or left + size > width:
+        raise ShapeError(describe(f"a {size} x {size} window inside the {height} x {width} image",
+                                  f"rows {top}..{top + size - 1}, columns {left}..{left + size - 1}",
+                                  f"Use top <= {height - size} and left <= {width - size}, or a smaller size."))
+    return top, left, size
+
+
+def _crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    """The display image ``(x + 1) / 2`` of a log-domain image, cropped to the window."""
+    return ((x.detach().float() + 1) / 2)[:, top:top + size, left:left + size].clamp(0, 1)
+
+
+def _high_pass(image: torch.Tensor) -> torch.Tensor:
+    """``image - binomial blur`` (3x3, [1, 2, 1] / 4 each way, replicate padding), averaged over colour: ``(H, W)``."""
+    kernel = torch.tensor([0.25, 0.5, 0.25], dtype=image.dtype)
+    x = F.pad(image.unsqueeze(1), (1, 1, 1, 1), mode="replicate")
+    blur = F.conv2d(F.conv2d(x, kernel.view(1, 1, 1, 3)), kernel.view(1, 1, 3, 1))
+    return (image.unsqueeze(1) - blur).mean(dim=(0, 1))
+
+
+def upsampler_crops(outputs: Mapping[str, torch.Tensor], target: torch.Tensor, top: int, left: int,
+                    size: int) -> Figure:
+    """Zoomed crops of decoder outputs next to the target, above their high-pass residuals (the upsampler study).
+
+    One column per image, the target first. Row 1: the crop
+    ``[:, top:top + size, left:left + size]`` of the display image ``(x + 1) / 2``,
+    drawn with nearest-neighbour interpolation so single pixels stay sharp.
+    Row 2: the crop's high-pass residual (the image minus its 3x3 binomial blur
+    ``[1, 2, 1] / 4`` (x) ``[1, 2, 1] / 4``, averaged over colour, then cropped) on a diverging
+    colour scale symmetric about 0 and shared by the row: a pixel-shuffle
+    "mosaic" shows as a regular 2-pixel red/blue checker. Each column is titled
+    with :func:`~hdrlab.methods.hybrid.checkerboard_score` of the whole image.
+
+    Args:
+        outputs: name -> ``(3, H, W)`` predicted log-domain image in [-1, 1] (the model's tanh output).
+        target: ``(3, H, W)`` the target in the log domain, in [-1, 1] (:func:`~hdrlab.methods.hybrid.to_log_domain`).
+        top, left: the crop's upper-left pixel, ints >= 0.
+        size: the crop's side in pixels, int >= 4; the window must fit inside the image.
+
+    Returns:
+        The figure (``2 * (len(outputs) + 1)`` axes).
+
+    Raises:
+        DTypeError, ShapeError, RangeError: images not ``(3, H, W)`` of one shape, or outside [-1, 1].
+        DTypeError, RangeError: ``top``, ``left``, ``size`` not ints in range. ShapeError: the window does not fit.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    top, left, size = _check_window(_check_log_images(outputs, target), top, left, size)
+    images = {"target": target, **outputs}
+    crops = {name: _crop(x, top, left, size) for name, x in images.items()}
+    window = (slice(top, top + size), slice(left, left + size))  # residual of the whole image: no false crop edges
+    residuals = {name: _high_pass((x.detach().float() + 1) / 2)[window].numpy() for name, x in images.items()}
+    bound = max(max(float(np.abs(r).max()) for r in residuals.values()), 1e-6)
+    fig, axes = plt.subplots(2, len(images), figsize=(2.4 * len(images), 5.2), squeeze=False)
+    for column, (name, x) in enumerate(images.items()):
+        axes[0, column].imshow(to_numpy_image(crops[name]), interpolation="nearest")
+        axes[0, column].set_title(f"{name}\ncheckerboard {hybrid.checkerboard_score(x):.4f}", fontsize=8)
+        shown = axes[1, column].imshow(residuals[name], cmap="RdBu", vmin=-bound, vmax=bound, interpolation="nearest")
+        axes[1, column].set_title("high-pass residual", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(shown, ax=axes[1].tolist(), fraction=0.02, label="residual (display units)")
+    return fig
+
+
+def upsampler_zoom(outputs: Mapping[str, torch.Tensor], target: torch.Tensor, name: str, top: int, left: int,
+                   size: int) -> Figure:
+    """One output's crop next to the target's, nearest-neighbour (:func:`hdrlab.widgets.upsampler_explorer`'s callback).
+
+    Both panels show ``(x + 1) / 2`` cropped to ``[:, top:top + size, left:left + size]``,
+    titled with the name and :func:`~hdrlab.methods.hybrid.checkerboard_score` of the whole image.
+
+    Args:
+        outputs: name -> ``(3, H, W)`` predicted log-domain image in [-1, 1].
+        target: ``(3, H, W)`` the target in the log domain, in [-1, 1].
+        name: which output to show, a key of ``outputs``.
+        top, left: the crop's upper-left pixel, ints >= 0.
+        size: the crop's side in pixels, int >= 4; the window must fit inside the image.
+
+    Returns:
+        The figure (2 axes).
+
+    Raises:
+        ChoiceError: ``name`` not in ``outputs``. DTypeError, ShapeError, RangeError: see :func:`upsampler_crops`.
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    if name not in outputs:
+        raise ChoiceError(describe(f"name one of {list(outputs)}", repr(name), "Pick one of the outputs' names."))
+    top, left, size = _check_window(_check_log_images(outputs, target), top, left, size)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.8))
+    for ax, (label, x) in zip(axes, ((name, outputs[name]), ("target", target))):
+        ax.imshow(to_numpy_image(_crop(x, top, left, size)), interpolation="nearest")
+        ax.set_title(f"{label}\ncheckerboard {hybrid.checkerboard_score(x):.4f}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def before_after_view(ldr: torch.Tensor, hdrs: Mapping[str, torch.Tensor], ev: float) -> Figure:
+    """The LDR input, then each reconstructed HDR re-exposed at ``ev`` stops around a common exposure.
+
+    Methods predict HDRs at different absolute scales, so each is first brought
+    to one exposure: divided by its own median Rec. 709 luminance and multiplied
+    by ``0.18 * 2**ev`` (EV 0 puts the median at mid-grey), then clipped to [0, 1]
+    and sRGB encoded, like a camera shot without a tone curve. Negative EV
+    (darker) reveals the highlight detail the LDR clipped: where the LDR is flat
+    white, a good reconstruction still shows the window, lamp or sky; a bad one
+    stays a flat grey patch. Positive EV reveals the noise and quantisation in
+    the shadows.
+
+    Args:
+        ldr: ``(3, H, W)`` LDR input in [0, 1], shown as is.
+        hdrs: name -> ``(3, H, W)`` linear radiance ``>= 0`` (any scale), the LDR's shape.
+        ev: exposure relative to the median-at-0.18 exposure, in stops.
+
+    Returns:
+        The figure (``len(hdrs) + 1`` axes).
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid images, or an HDR not of the LDR's shape.
+        RangeError: an HDR whose median luminance is 0 (no scale to expose it by).
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_ldr(ldr, "LDR input")
+    if ldr.dim() != 3:
+        raise ShapeError(describe("LDR input of shape (3, H, W)", f"shape {tuple(ldr.shape)}", "Show one image."))
+    shown = {"LDR input": ldr}
+    for name, hdr in hdrs.items():
+        check_radiance(hdr, f"HDR {name!r}")
+        if hdr.shape != ldr.shape:
+            raise ShapeError(describe(f"HDR {name!r} of the LDR's shape {tuple(ldr.shape)}",
+                                      f"shape {tuple(hdr.shape)}",
+                                      "Pass each method's HDR for this LDR (crop the LDR as the model did)."))
+        median = float(luminance(hdr.detach()).median())
+        if not median > 0:
+            raise RangeError(describe(f"HDR {name!r} with median luminance > 0", f"median {median:.4g}",
+                                      "More than half the image is black: check the prediction (or its decoding)."))
+        shown[f"{name} @ {ev:+.1f} EV"] = srgb_encode((hdr.detach() / median * 0.18 * 2.0 ** ev).clamp(0, 1))
+    return image_row(shown, size=3.0)

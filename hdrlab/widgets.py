@@ -9,20 +9,21 @@ Taught in: notebooks/00_getting_started.ipynb
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
 from hdrlab import viz
+from hdrlab.errors import ChoiceError, ShapeError, describe
 from hdrlab.imaging.camera import auto_exposure
 from hdrlab.imaging.crf import BIT_DEPTHS, RESPONSE_CURVES
 from hdrlab.imaging.weights import WEIGHTS
-from hdrlab.validate import check_ldr, check_radiance
+from hdrlab.validate import check_image, check_ldr, check_radiance
 
 __all__ = ["exposure_explorer", "recovery_explorer", "tonemap_explorer", "adaptation_explorer", "reexposure_explorer",
-           "recursion_explorer"]
+           "recursion_explorer", "upsampler_explorer", "before_after_explorer"]
 
 
 def exposure_explorer(radiance: torch.Tensor, t_ref: float | None = None) -> widgets.VBox:
@@ -150,3 +151,71 @@ def recursion_explorer(stack: torch.Tensor, evs: Sequence[float], true_stack: to
         plt.show()
 
     return widgets.VBox([steps, widgets.interactive_output(show, {"step": steps})])
+
+
+def upsampler_explorer(outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> widgets.VBox:
+    """A dropdown of decoder outputs, a zoom slider and a crop position, vs the target (:func:`viz.upsampler_zoom`).
+
+    The ``zoom`` slider sets the crop's side (8 to ``min(H, W)`` pixels, step 8,
+    default 32); ``top`` and ``left`` place its upper-left pixel. A position
+    that would push the window past the image edge is clamped so the window
+    fits (``top <= H - zoom``, ``left <= W - zoom``), without moving the sliders.
+
+    Args:
+        outputs: name -> ``(3, H, W)`` predicted log-domain image in [-1, 1] (e.g. one per upsampler).
+        target: ``(3, H, W)`` the target in the log domain, in [-1, 1].
+
+    Returns:
+        The widget.
+
+    Raises:
+        ChoiceError: no outputs. DTypeError, ShapeError, RangeError: a ``target`` that is not one ``(3, H, W)``
+            image of at least 8 x 8 pixels (the outputs are checked by the callback).
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    if not outputs:
+        raise ChoiceError(describe("at least one output to compare", "an empty mapping", "Pass {name: prediction}."))
+    check_image(target, "target")
+    height, width = int(target.shape[-2]), int(target.shape[-1])
+    if target.dim() != 3 or min(height, width) < 8:
+        raise ShapeError(describe("target of shape (3, H, W) with H, W >= 8", f"shape {tuple(target.shape)}",
+                                  "Pass one image, at least 8 x 8 pixels."))
+    side = min(height, width)
+    size = min(32, side)
+    name = widgets.Dropdown(options=list(outputs), value=next(iter(outputs)), description="output")
+    zoom = widgets.IntSlider(value=size, min=8, max=side, step=8, description="zoom")
+    top = widgets.IntSlider(value=(height - size) // 2, min=0, max=height - 8, description="top")
+    left = widgets.IntSlider(value=(width - size) // 2, min=0, max=width - 8, description="left")
+
+    def show(name: str, zoom: int, top: int, left: int) -> None:
+        viz.upsampler_zoom(outputs, target, name, min(top, height - zoom), min(left, width - zoom), zoom)
+        plt.show()
+
+    output = widgets.interactive_output(show, {"name": name, "zoom": zoom, "top": top, "left": left})
+    return widgets.VBox([widgets.HBox([name, zoom]), widgets.HBox([top, left]), output])
+
+
+def before_after_explorer(ldr: torch.Tensor, hdrs: Mapping[str, torch.Tensor]) -> widgets.VBox:
+    """An EV slider (-4 to +4 stops) re-exposing each method's HDR beside the LDR (:func:`viz.before_after_view`).
+
+    Args:
+        ldr: ``(3, H, W)`` LDR input in [0, 1].
+        hdrs: name -> ``(3, H, W)`` linear radiance ``>= 0`` (any scale), the LDR's shape.
+
+    Returns:
+        The widget.
+
+    Raises:
+        DTypeError, ShapeError, RangeError: an invalid LDR (the HDRs are checked by the callback).
+
+    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    """
+    check_ldr(ldr, "LDR input")
+    ev = widgets.FloatSlider(value=0.0, min=-4.0, max=4.0, step=0.5, description="EV")
+
+    def show(ev: float) -> None:
+        viz.before_after_view(ldr, hdrs, ev)
+        plt.show()
+
+    return widgets.VBox([ev, widgets.interactive_output(show, {"ev": ev})])

@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hdrlab import viz, widgets
-from hdrlab.errors import RangeError, ShapeError
+from hdrlab.errors import ChoiceError, RangeError, ShapeError
 from hdrlab.imaging import camera
 
 matplotlib.use("Agg")
@@ -210,3 +210,132 @@ def test_recursion_view_and_explorer(monkeypatch):
     assert (slider.min, slider.max, slider.value) == (0, 3, 3)
     slider.value = 1
     assert calls[-1][2] == 1
+
+
+@pytest.fixture(scope="module")
+def hybrid_scene():
+    """A small real scene as (LDR, HDR) pairs: square (42 x 42) and non-square (42 x 64), as tests/test_hybrid.py."""
+    from hdrlab.data import scenes
+
+    radiance = scenes.load_scene("room_windows", max_side=64)
+    pairs = {}
+    for label, crop in (("square", scenes.center_crop(radiance, (42, 42)).contiguous()), ("wide", radiance)):
+        hdr = crop * float(camera.auto_exposure(crop))
+        pairs[label] = (camera.expose(hdr, 1.0, "srgb"), hdr)
+    return pairs
+
+
+def test_alignment_view_marks_the_undoing_transform(hybrid_scene):
+    from hdrlab.methods import hybrid
+
+    ldr, hdr = hybrid_scene["square"]
+    fig = viz.alignment_view(ldr, hybrid.dihedral(hdr, 5) * 300)  # flip_rot90 is its own inverse; scale-free
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 9 and titles[0] == "LDR (reference)"
+    assert [t for t in titles if "(best)" in t] == [titles[6]] and titles[6].startswith("flip_rot90\nSSIM ")
+    assert fig.axes[6].spines["left"].get_linewidth() == 4 and all("SSIM" in t for t in titles[1:])
+    ldr, hdr = hybrid_scene["wide"]
+    fig = viz.alignment_view(ldr, hybrid.dihedral(hdr, 1), patch=32)  # (3, 64, 42): rot270 (k = 3) undoes rot90
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [i for i, t in enumerate(titles) if t.endswith("shape differs")] == [1, 3, 5, 7]
+    assert not fig.axes[1].get_images() and "(best)" in titles[4]
+    with pytest.raises(ShapeError):
+        viz.alignment_view(ldr, hdr[..., :50])
+    matplotlib.pyplot.close("all")
+
+
+@pytest.fixture
+def log_images():
+    """A smooth log-domain target and two 'decoder outputs': the target itself and the target with a 2-pixel mosaic."""
+    yy, xx = torch.meshgrid(torch.arange(40), torch.arange(48), indexing="ij")
+    target = (0.6 * torch.sin(xx / 6.0) * torch.cos(yy / 7.0)).expand(3, 40, 48).contiguous()
+    mosaic = target + 0.1 * (-1.0) ** (xx + yy)
+    return {"smooth": target.clone(), "pixel_shuffle": mosaic}, target
+
+
+def test_upsampler_crops(log_images):
+
+    outputs, target = log_images
+    fig = viz.upsampler_crops(outputs, target, top=4, left=8, size=16)
+    assert len(fig.axes) == 7  # 2 rows x (target + 2 outputs), and the residual colour bar
+    titles = [ax.get_title() for ax in fig.axes[:6]]
+    assert titles[0].startswith("target\ncheckerboard ") and titles[2].startswith("pixel_shuffle\ncheckerboard ")
+    assert float(titles[2].split()[-1]) > 0.9 > 0.01 > float(titles[1].split()[-1])
+    assert fig.axes[0].get_images()[0].get_array().shape == (16, 16, 3)
+    residual = fig.axes[5].get_images()[0]
+    assert residual.get_clim()[0] == -residual.get_clim()[1] and abs(residual.get_array()).max() > 0.05
+    with pytest.raises(ShapeError, match="top <= 24"):
+        viz.upsampler_crops(outputs, target, top=30, left=0, size=16)
+    with pytest.raises(RangeError):
+        viz.upsampler_crops(outputs, target, top=0, left=0, size=2)
+    with pytest.raises(RangeError):
+        viz.upsampler_crops({"radiance": target * 5}, target, top=0, left=0, size=8)
+    with pytest.raises(ShapeError):
+        viz.upsampler_crops({"small": target[:, :20]}, target, top=0, left=0, size=8)
+    matplotlib.pyplot.close("all")
+
+
+def test_upsampler_zoom(log_images):
+
+    outputs, target = log_images
+    fig = viz.upsampler_zoom(outputs, target, "pixel_shuffle", 0, 0, 8)
+    assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("pixel_shuffle\n")
+    assert fig.axes[1].get_title().startswith("target\n")
+    assert fig.axes[0].get_images()[0].get_interpolation() == "nearest"
+    with pytest.raises(ChoiceError, match="pixel_shuffle"):
+        viz.upsampler_zoom(outputs, target, "transposed", 0, 0, 8)
+    matplotlib.pyplot.close("all")
+
+
+def test_upsampler_explorer_clamps_the_window(log_images, monkeypatch):
+
+    outputs, target = log_images
+    calls = []
+    monkeypatch.setattr(viz, "upsampler_zoom", lambda *args: calls.append(args))
+    explorer = widgets.upsampler_explorer(outputs, target)
+    assert isinstance(explorer, ipywidgets.VBox) and calls  # the callback ran once on creation
+    name, zoom = explorer.children[0].children
+    top, left = explorer.children[1].children
+    assert (zoom.min, zoom.max, zoom.step, zoom.value) == (8, 40, 8, 32) and (top.max, left.max) == (32, 40)
+    assert calls[-1][2:] == ("smooth", 4, 8, 32)
+    name.value = "pixel_shuffle"
+    left.value = 40
+    assert calls[-1][2:] == ("pixel_shuffle", 4, 16, 32)  # left clamped to W - zoom = 16
+    zoom.value = 8
+    assert calls[-1][2:] == ("pixel_shuffle", 4, 40, 8)
+    with pytest.raises(ChoiceError):
+        widgets.upsampler_explorer({}, target)
+    monkeypatch.undo()
+    widgets.upsampler_explorer(outputs, target)  # the real callback draws once
+    matplotlib.pyplot.close("all")
+
+
+def test_before_after_view(hybrid_scene):
+    ldr, hdr = hybrid_scene["square"]
+    fig = viz.before_after_view(ldr, {"truth": hdr, "truth x 100": hdr * 100}, -2.0)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["LDR input", "truth @ -2.0 EV", "truth x 100 @ -2.0 EV"]
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert abs(shown[1] - shown[2]).max() < 1e-5  # each HDR is exposed by its own median: scale-free
+    darker = viz.before_after_view(ldr, {"truth": hdr}, -4.0).axes[1].get_images()[0].get_array()
+    assert darker.max() < 1 <= shown[0].max()  # the LDR's clipped whites hold detail four stops down
+    with pytest.raises(RangeError):
+        viz.before_after_view(ldr, {"black": torch.zeros_like(hdr)}, 0.0)
+    with pytest.raises(RangeError):
+        viz.before_after_view(hdr * 100, {"truth": hdr}, 0.0)
+    matplotlib.pyplot.close("all")
+
+
+def test_before_after_explorer(hybrid_scene, monkeypatch):
+    ldr, hdr = hybrid_scene["square"]
+    calls = []
+    monkeypatch.setattr(viz, "before_after_view", lambda *args: calls.append(args))
+    slider = widgets.before_after_explorer(ldr, {"truth": hdr}).children[0]
+    assert (slider.min, slider.max, slider.step, slider.value) == (-4.0, 4.0, 0.5, 0.0)
+    slider.value = -2.5
+    assert calls[-1][2] == -2.5 and calls[-1][1]["truth"] is hdr
+    with pytest.raises(RangeError):
+        widgets.before_after_explorer(hdr * 100, {"truth": hdr})
+    monkeypatch.undo()
+    widgets.before_after_explorer(ldr, {"truth": hdr})  # the real callback draws once
+    matplotlib.pyplot.close("all")
