@@ -709,6 +709,14 @@ def test_settings_profiles_and_ablations() -> None:
     assert build_model(quick, pretrained=False).width == quick.width
 
 
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_profiles_embedded_crops_fit_every_training_scene(profile: str) -> None:
+    settings = settings_for(profile)
+    data = training_data(settings)  # raises ShapeError when a scene is smaller than the crop
+    assert data[0]["ldr"].shape == (3, settings.embedded_size, settings.embedded_size)
+    assert settings.size % 32 == 0 and settings.embedded_size % 32 == 0
+
+
 @pytest.fixture
 def small_quick(monkeypatch):
     """The quick profile evaluated on one curve, one EV and 64 px scenes (fast)."""

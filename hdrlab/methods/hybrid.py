@@ -1170,7 +1170,9 @@ class Settings:
         upsampler: the decoder's upsampling layer, one of :data:`UPSAMPLERS`.
         width: decoder base width (:class:`HybridAutoencoder`).
         rescale_input: the project's min-max of the encoder input (:func:`ldr_to_input`).
-        size: side of the square training crops, px (a multiple of 32).
+        size: side of the square training crops of a real dataset (``data_root``), px (a multiple of 32).
+        embedded_size: side of the crops of the embedded scenes, px (a multiple of 32; the smallest
+            training scene is 256 px high, so at most 256).
         batch_size: crops per optimiser step.
         epochs: passes over the training data.
         samples: crops per epoch of the embedded scenes (a real dataset's epoch is its size).
@@ -1191,6 +1193,7 @@ class Settings:
     width: int
     rescale_input: bool
     size: int
+    embedded_size: int
     batch_size: int
     epochs: int
     samples: int
@@ -1209,19 +1212,20 @@ class Settings:
 
 
 #: Settings per profile. ``full`` is the project's final run: plain pixel shuffle, L1 2 + LPIPS 3, Adam
-#: (0.5, 0.999) at 9e-4, batch 16, 100 epochs of 512 px crops (decoder width 32 is ours; the project gives none).
+#: (0.5, 0.999) at 9e-4, batch 16, 100 epochs of 512 px crops of a real dataset (decoder width 32 is ours; the
+#: project gives none); the embedded scenes give 256 px crops (the smallest is 256 px high).
 #: ``quick`` keeps the loss and optimiser at CPU scale: width 8, 64 px crops, batch 4, 80 steps (about 15 s).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
-        upsampler="pixel_shuffle", width=8, rescale_input=True, size=64, batch_size=4, epochs=1, samples=320,
-        lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=256,
+        upsampler="pixel_shuffle", width=8, rescale_input=True, size=64, embedded_size=64, batch_size=4, epochs=1,
+        samples=320, lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=256,
         train_evs=(-1.0, 0.0, 1.0), eval_max_side=256, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
         eval_every_epochs=1, checkpoint_every_epochs=1,
     ),
     "full": Settings(
-        upsampler="pixel_shuffle", width=32, rescale_input=True, size=512, batch_size=16, epochs=100, samples=1600,
-        lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=1024,
-        train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
+        upsampler="pixel_shuffle", width=32, rescale_input=True, size=512, embedded_size=256, batch_size=16,
+        epochs=100, samples=1600, lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None,
+        train_max_side=1024, train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
         eval_every_epochs=10, checkpoint_every_epochs=5,
     ),
 }
@@ -1385,8 +1389,8 @@ def training_data(settings: Settings, data_root: str | os.PathLike | None = None
     curves, flips and rotations, the profile's EVs). Real: :class:`CleanedPairs` of the SingleHDR layout.
     """
     if data_root is None:
-        return LDRHDRPairs("train", size=settings.size, max_side=settings.train_max_side, samples=settings.samples,
-                           evs=settings.train_evs, seed=seed)
+        return LDRHDRPairs("train", size=settings.embedded_size, max_side=settings.train_max_side,
+                           samples=settings.samples, evs=settings.train_evs, seed=seed)
     return CleanedPairs(data_root, size=settings.size, max_side=settings.train_max_side, seed=seed)
 
 
