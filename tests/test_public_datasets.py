@@ -22,6 +22,7 @@ from hdrlab.errors import (
     ShapeError,
 )
 from hdrlab.io import write_hdr, write_ldr
+from hdrlab.validate import check_ldr
 
 SIDE = 8
 
@@ -320,3 +321,23 @@ class TestInputGroundTruthPairs:
             pairs[2]
         with pytest.raises(DTypeError):
             pairs[0.0]
+
+
+def test_downsampled_white_ldr_stays_in_range(tmp_path):
+    """Area averages of an all-white LDR exceed 1 by float rounding (1 + 1.2e-7 at 20 x 71 -> 23 px wide) unless
+    the loaders bring them back: every loader's LDR must pass check_ldr after max_side."""
+    white = torch.ones(3, 20, 71)
+    assert float(resize_area(white, (6, 23)).max()) > 1  # the rounding the loaders must undo
+    (tmp_path / "pairs" / "LDR_in").mkdir(parents=True)
+    (tmp_path / "pairs" / "HDR_gt").mkdir()
+    write_ldr(tmp_path / "pairs" / "LDR_in" / "a.png", white)
+    write_hdr(tmp_path / "pairs" / "HDR_gt" / "a.hdr", white * 4)
+    (tmp_path / "drtmo" / "s").mkdir(parents=True)
+    for name in DRTMO_FILES:
+        write_ldr(tmp_path / "drtmo" / "s" / name, white)
+    pair = HDREye(tmp_path / "pairs", max_side=23)[0]
+    stack = DrTMOBrackets(tmp_path / "drtmo", max_side=23)[0]["stack"]
+    for ldr in (pair["ldr"], stack):
+        assert ldr.shape[-2:] == (6, 23) and float(ldr.max()) == 1.0
+        check_ldr(ldr)
+    assert float(pair["hdr"].max()) > 1  # radiance is not clamped
