@@ -5,8 +5,7 @@ chapter compares against (and MetaHDR's simulated-label generator);
 :mod:`hdrlab.methods.metahdr` is chapter 2 (MAML over scene tasks);
 :mod:`hdrlab.methods.multiexposure` is chapter 3 (a bracket generated from one LDR, then merged);
 :mod:`hdrlab.methods.recursive` is chapter 4 (recursive bracket generation trained through a differentiable merge);
-:mod:`hdrlab.methods.hybrid` holds chapter 5's data cleaning, pair alignment, log-HDR domain, checkerboard score,
-model and loss (its training and evaluation are still to come).
+:mod:`hdrlab.methods.hybrid` is chapter 5 (a frozen ImageNet encoder with a pixel-shuffle decoder on log HDR).
 
 Example:
     >>> from hdrlab.methods import expandnet

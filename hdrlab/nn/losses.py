@@ -13,7 +13,7 @@ Example:
     (0.25, 0.0)
 
 Taught in: notebooks/02_metahdr.ipynb, notebooks/03_multi_exposure_generation.ipynb,
-notebooks/04_differentiable_recursion.ipynb, notebooks/05_hybrid_autoencoder.ipynb
+notebooks/04_differentiable_recursion.ipynb
 """
 
 from __future__ import annotations
@@ -613,7 +613,7 @@ def contextual_bilateral_loss(
         Zelnik-Manor, "The contextual loss for image transformation with
         non-aligned data", ECCV 2018.
 
-    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     _check_pair(pred_features, target_features, min_dim=4)
     if pred_features.dim() != 4:
@@ -673,7 +673,7 @@ class CoBiLoss(nn.Module):
     References:
         Zhang, Chen, Ng, Koltun, "Zoom to learn, learn to zoom", CVPR 2019.
 
-    Taught in: notebooks/05_hybrid_autoencoder.ipynb
+    Taught in: notebooks/04_differentiable_recursion.ipynb
     """
 
     def __init__(
