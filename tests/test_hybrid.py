@@ -772,7 +772,7 @@ def test_evaluate_rows_and_tables(small_quick) -> None:
     pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",))
     net = ExpandNet(width=4)
     scores = evaluate(HybridAutoencoder("resize_conv", width=4, pretrained=False), pairs, expandnet_model=net)
-    for method in ("hybrid", "ldr", "expandnet"):
+    for method in ("hybrid", "ldr", "ldr_gamma", "expandnet"):
         for metric in ("psnr_log", "ssim_log", "l1_log", "psnr_tm", "ssim_tm"):
             assert math.isfinite(scores[f"{metric}/{method}"])
     assert 0 <= scores["checkerboard/hybrid"] <= 1 and scores["checkerboard/target"] < 0.05
@@ -781,6 +781,8 @@ def test_evaluate_rows_and_tables(small_quick) -> None:
     target, _ = to_log_domain(pair["hdr"])
     one = evaluate(HybridAutoencoder(width=4, pretrained=False), pairs[:1])
     assert one["l1_log/ldr"] == pytest.approx(float((to_log_domain(pair["ldr"])[0] - target).abs().mean()), rel=1e-6)
+    gamma = to_log_domain(pair["ldr"] ** 2.2)[0]
+    assert one["l1_log/ldr_gamma"] == pytest.approx(float((gamma - target).abs().mean()), rel=1e-6)
     text = results_table(scores)
     assert "project (reported)" in text and "14.06" in text and "expandnet" in text
     assert "resize_conv" in upsampler_table({"resize_conv": scores})

@@ -71,6 +71,7 @@ from hdrlab.validate import check_ldr, check_radiance
 __all__ = [
     "PROFILES",
     "BASELINES",
+    "baseline_hdrs",
     "Settings",
     "ExpandNet",
     "TARGETS",
@@ -348,8 +349,25 @@ def held_out_pairs(
     return pairs
 
 
+def baseline_hdrs(ldr: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The no-learning HDR guesses of :data:`BASELINES`: the LDR read as radiance, and linearised with gamma 2.2.
+
+    Args:
+        ldr: ``(*, 3, H, W)`` LDR in [0, 1].
+
+    Returns:
+        ``{"ldr": ldr, "ldr_gamma": ldr ** 2.2}``, radiance-like tensors ``>= 0`` of the LDR's shape.
+
+    Example:
+        >>> {name: round(float(hdr.max()), 3) for name, hdr in baseline_hdrs(torch.full((3, 1, 1), 0.5)).items()}
+        {'ldr': 0.5, 'ldr_gamma': 0.218}
+    """
+    check_ldr(ldr)
+    return {"ldr": ldr, "ldr_gamma": ldr**2.2}
+
+
 def _candidates(model: nn.Module, ldr: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {"expandnet": predict(model, ldr), "ldr": ldr, "ldr_gamma": ldr**2.2}
+    return {"expandnet": predict(model, ldr), **baseline_hdrs(ldr)}
 
 
 def evaluate(model: nn.Module, pairs: list[dict]) -> dict[str, float]:

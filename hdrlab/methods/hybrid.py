@@ -1304,10 +1304,11 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
 
     - ``psnr_log/<m>``, ``ssim_log/<m>``: PSNR / SSIM of ``(x + 1) / 2`` against ``(target + 1) / 2`` (range 1);
       ``l1_log/<m>``: mean ``|x - target|`` in [-1, 1]. Candidates ``x``: ``hybrid`` (the model's output),
-      ``ldr`` (``to_log_domain`` of the LDR read as radiance) and ``expandnet`` (``to_log_domain`` of its HDR);
+      ``ldr`` and ``ldr_gamma`` (``to_log_domain`` of :func:`~hdrlab.methods.expandnet.baseline_hdrs`: the LDR
+      read as radiance, and linearised with gamma 2.2) and ``expandnet`` (``to_log_domain`` of its HDR);
     - ``psnr_tm/<m>``, ``ssim_tm/<m>``: tone-mapped PSNR / SSIM (Reinhard global) of radiance against ``hdr``;
       ``hybrid``'s radiance is ``from_log_domain(output, stats)`` with the **target's** stats (an oracle log range:
-      the per-image min-max leaves the range unknown for a new LDR); ``ldr`` and ``expandnet`` need no oracle;
+      the per-image min-max leaves the range unknown for a new LDR); the baselines and ``expandnet`` need none;
     - ``checkerboard/hybrid``, ``checkerboard/target``: :func:`checkerboard_score` of the output and the target.
 
     Args:
@@ -1328,7 +1329,7 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
         ldr, hdr = pair["ldr"], pair["hdr"]
         target, stats = to_log_domain(hdr)
         output = predict(model, ldr)
-        radiance = {"hybrid": from_log_domain(output, stats), "ldr": ldr}
+        radiance = {"hybrid": from_log_domain(output, stats), **expandnet.baseline_hdrs(ldr)}
         if expandnet_model is not None:
             radiance["expandnet"] = expandnet.predict(expandnet_model, ldr)
         logs = {"hybrid": output, **{m: to_log_domain(r)[0] for m, r in radiance.items() if m != "hybrid"}}
