@@ -179,6 +179,22 @@ class TestResizeArea:
         theirs = cv2.resize(image.permute(1, 2, 0).numpy(), (11, 7), interpolation=cv2.INTER_AREA)
         assert torch.allclose(ours, torch.from_numpy(theirs).permute(2, 0, 1), atol=1e-5)
 
+    def test_stays_within_the_input_range(self):
+        """An all-white LDR's weighted means round to 1 + 1.2e-7 at 20 x 71 -> 6 x 23; the result must stay <= 1."""
+        white = torch.ones(3, 20, 71)
+        rows, cols = scenes._area_weights(20, 6, white), scenes._area_weights(71, 23, white)
+        assert float((rows @ white @ cols.T).max()) > 1  # the rounding resize_area removes
+        assert float(scenes.resize_area(white, (6, 23)).max()) == 1.0
+        stacked = scenes.resize_area(torch.stack([white, white * 8]), (6, 23))  # bounds per image and channel
+        assert float(stacked[0].max()) == 1.0 and float(stacked[1].min()) > 7.99
+        image = torch.rand(2, 3, 37, 53) * 5 + 1
+        out = scenes.resize_area(image, (11, 17))
+        assert (out.amin((-2, -1)) >= image.amin((-2, -1))).all() and (out.amax((-2, -1)) <= image.amax((-2, -1))).all()
+        # the rounding fix changes values only: the gradient is the area average's, also where values were fixed
+        fixed = white.clone().requires_grad_(True)
+        scenes.resize_area(fixed, (6, 23)).sum().backward()
+        assert torch.allclose(fixed.grad, (rows.sum(0)[:, None] * cols.sum(0)[None, :]).expand(3, 20, 71))
+
     def test_same_size_is_identity(self):
         image = torch.rand(3, 5, 6)
         assert torch.allclose(scenes.resize_area(image, (5, 6)), image)

@@ -172,18 +172,12 @@ class _FolderDataset(Dataset):
             raise _missing(self.layout, self.root, f"no {name}/ folder in {_listing(self.root)}")
         return folder
 
-    def _fit(self, images: torch.Tensor, index: int, hdr_last: bool = True) -> torch.Tensor:
-        """Downsample to ``max_side``, then cut the ``size`` window (same for all images of the item).
-
-        ``images`` holds the LDR frames, then (``hdr_last``) the HDR. Area averages of LDR values in [0, 1]
-        can exceed 1 by float rounding (measured: 1 + 2.4e-7), which :func:`hdrlab.validate.check_ldr` would
-        refuse, so the downsampled LDR frames are brought back to <= 1.
-        """
+    def _fit(self, images: torch.Tensor, index: int) -> torch.Tensor:
+        """Downsample to ``max_side``, then cut the ``size`` window (same for all images of the item)."""
         height, width = images.shape[-2:]
         if self.max_side is not None and max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
             images = resize_area(images, (max(1, round(height * scale)), max(1, round(width * scale))))
-            (images[:-1] if hdr_last else images).clamp_(max=1.0)
         if self.size is None:
             return images
         if min(images.shape[-2:]) < self.size:
@@ -474,8 +468,7 @@ class DrTMOBrackets(_FolderDataset):
     def __getitem__(self, index: int) -> dict:
         index = self._check_index(index)
         scene = self.scenes[index]
-        stack = self._fit(torch.stack([read_ldr(self.root / scene / name) for name in self.files]), index,
-                          hdr_last=False)
+        stack = self._fit(torch.stack([read_ldr(self.root / scene / name) for name in self.files]), index)
         return {"stack": stack, "times": self.times.clone(), "evs": self.evs.clone(), "scene": scene}
 
 

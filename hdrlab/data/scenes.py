@@ -294,7 +294,9 @@ def resize_area(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         size: target ``(h, w)`` with ``1 <= h <= H`` and ``1 <= w <= W``.
 
     Returns:
-        ``(*, 3, h, w)`` tensor, same dtype and device (differentiable).
+        ``(*, 3, h, w)`` tensor, same dtype and device (differentiable), each channel of each image within
+        its input's [min, max]: each output is a weighted mean, and the float rounding that could leave that
+        range (an all-white LDR gave 1 + 1.2e-7) is clamped away, so a downsampled LDR stays a valid LDR.
 
     Raises:
         DTypeError, ShapeError, RangeError: invalid image (see :func:`hdrlab.validate.check_image`)
@@ -315,7 +317,10 @@ def resize_area(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     _check_fits(image, size, "resize_area only downsamples: crop instead, or use torch.nn.functional.interpolate.")
     rows = _area_weights(image.shape[-2], size[0], image)
     cols = _area_weights(image.shape[-1], size[1], image)
-    return rows @ image @ cols.T
+    out = rows @ image @ cols.T
+    flat = image.detach()
+    low, high = flat.amin(dim=(-2, -1), keepdim=True), flat.amax(dim=(-2, -1), keepdim=True)
+    return out + (out.detach().clamp(low, high) - out.detach())  # values fixed for rounding; gradient of the average
 
 
 def center_crop(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

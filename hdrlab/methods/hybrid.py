@@ -1127,7 +1127,6 @@ class CleanedPairs(Dataset):
         if self.max_side is not None and max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
             images = resize_area(images, (max(1, round(height * scale)), max(1, round(width * scale))))
-            images[0].clamp_(max=1.0)  # area averages of [0, 1] exceed 1 by float rounding (1 + 2.4e-7 measured)
         if min(images.shape[-2:]) < self.size:
             raise ShapeError(describe(f"images of at least {self.size} px after max_side={self.max_side}",
                                       f"{tuple(images.shape[-2:])} ({ldr_file.name})", "Lower size or raise max_side."))
