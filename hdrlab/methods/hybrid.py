@@ -1225,8 +1225,8 @@ PROFILES: dict[str, Settings] = {
     "full": Settings(
         upsampler="pixel_shuffle", width=32, rescale_input=True, size=512, embedded_size=256, batch_size=16,
         epochs=100, samples=1600, lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None,
-        train_max_side=1024, train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
-        eval_every_epochs=10, checkpoint_every_epochs=5,
+        train_max_side=1024, train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0),
+        eval_crfs=("srgb", "film-soft"), eval_every_epochs=10, checkpoint_every_epochs=5,
     ),
 }
 
@@ -1491,6 +1491,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> HybridAutoe
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
     """
     record, checkpoint = train.read_run(run_dir, "hybrid")
-    model = HybridAutoencoder(record["upsampler"], record["width"], False, record["rescale_input"])
+    model = HybridAutoencoder(record["upsampler"], record["width"], pretrained=False,
+                              rescale_input=record["rescale_input"])
     train.load_weights(checkpoint, model)
     return model.to(env.device(device)).eval()
