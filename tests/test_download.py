@@ -6,7 +6,10 @@ import hashlib
 import importlib
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -50,6 +53,14 @@ class _Handler(BaseHTTPRequestHandler):
         sent = body[start:]
         self.send_header("Content-Length", str(len(sent)))
         self.end_headers()
+        pause = state["slow"].get(path)
+        if pause is not None:  # a slow link: ten pieces with a pause before each
+            step = -(-len(sent) // 10)
+            for start in range(0, len(sent), step):
+                time.sleep(pause)
+                self.wfile.write(sent[start:start + step])
+                self.wfile.flush()
+            return
         cut = state["cut"].pop(path, None)
         if cut is not None:
             self.wfile.write(sent[:cut])
@@ -64,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    httpd.state = {"files": {}, "corrupt": set(), "no_range": set(), "cut": {}, "log": []}
+    httpd.state = {"files": {}, "corrupt": set(), "no_range": set(), "cut": {}, "slow": {}, "log": []}
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -154,12 +165,69 @@ def test_server_without_range_restarts_from_zero(server, tmp_path):
     assert not (tmp_path / "blob.bin.part").exists()
 
 
-def test_stale_corrupt_part_is_discarded(server, tmp_path):
+@pytest.mark.parametrize(("stale", "requests"), [(b"\0" * 500, ["bytes=500-", None]), (b"\0" * len(PAYLOAD), [None])])
+def test_stale_corrupt_part_is_retried_from_zero_on_one_mirror(server, tmp_path, stale, requests):
+    # a .part left by an earlier call with wrong bytes: resumed (or, at full size, checked as it is), caught by the
+    # checksum, then fetched once more from byte zero on the same URL; with a single mirror the download succeeds
     server.state["files"]["/blob.bin"] = PAYLOAD
-    (tmp_path / "blob.bin.part").write_bytes(b"\0" * 500)  # wrong bytes, resumed, then caught by checksum
-    res = _resource(server.base + "/blob.bin", server.base + "/blob.bin")
-    assert download(res, tmp_path).read_bytes() == PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(stale)
+    assert download(_resource(server.base + "/blob.bin"), tmp_path).read_bytes() == PAYLOAD
+    assert [r for _, r in server.state["log"]] == requests
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin"]
+
+
+def test_stale_part_retry_happens_once_and_is_reported(server, tmp_path):
+    server.state["files"]["/blob.bin"] = PAYLOAD
+    server.state["corrupt"].add("/blob.bin")
+    (tmp_path / "blob.bin.part").write_bytes(b"\0" * 500)
+    with pytest.raises(DownloadError, match="retried from byte zero: checksum mismatch"):
+        download(_resource(server.base + "/blob.bin"), tmp_path)
     assert [r for _, r in server.state["log"]] == ["bytes=500-", None]
+    assert list(tmp_path.iterdir()) == []
+
+
+_CONCURRENT = """
+import sys
+from hdrlab.data.download import Resource, download
+url, sha, size, folder = sys.argv[1:]
+resource = Resource("blob", (url,), sha, int(size), "CC0", "blob.bin", "By hand.")
+print("ready", flush=True)
+sys.stdin.readline()
+print(download(resource, folder, timeout=30), flush=True)
+"""
+
+
+def test_two_processes_downloading_one_file_end_with_one_verified_file(server, tmp_path):
+    # both start together while the server sends slowly (~2 s): without a lock they would share one .part
+    server.state["files"]["/blob.bin"] = PAYLOAD
+    server.state["slow"]["/blob.bin"] = 0.2
+    command = [sys.executable, "-c", _CONCURRENT, server.base + "/blob.bin", SHA, str(len(PAYLOAD)), str(tmp_path)]
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    try:
+        assert [worker.stdout.readline().strip() for worker in workers] == ["ready", "ready"]
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err
+        assert out.strip().splitlines()[-1] == str(tmp_path / "blob.bin")
+    assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin"]
+    assert len(server.state["log"]) == 1  # the second process waited for the first and found its file
+    assert sum("Waiting for another process" in out for out, _ in outputs) == 1
+
+
+def test_a_folder_without_room_for_the_lock_file_is_a_download_error(server, tmp_path):
+    server.state["files"]["/blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.lock").mkdir()  # the lock file cannot be opened there
+    with pytest.raises(DownloadError, match="writable folder") as info:
+        download(_resource(server.base + "/blob.bin"), tmp_path)
+    assert MANUAL in str(info.value) and server.state["log"] == []
 
 
 def test_unreachable_url_falls_through(server, tmp_path):

@@ -9,6 +9,11 @@ with :func:`os.replace`. A file that fails its checksum never becomes the final
 file, and when every mirror fails a :class:`~hdrlab.errors.DownloadError` names
 each failure and the manual route. There is no silent fallback.
 
+Processes that download the same file at the same time take turns: each holds
+an exclusive ``fcntl.flock`` on ``<file>.lock`` while it works on the ``.part``
+(a POSIX lock, released by the system if the process dies), and the one that
+waited finds the verified file in place.
+
 :data:`REGISTRY` starts empty: dataset entries are added with :func:`register`
 once their URLs and checksums have been verified.
 
@@ -24,9 +29,12 @@ Taught in: notebooks (Colab/full runs)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,6 +274,80 @@ def _fetch(url: str, part: Path, resource: Resource, timeout: float, chunk_size:
         raise OSError(f"server sent more than the expected {resource.size} bytes; partial file removed")
 
 
+def _attempt(url: str, part: Path, resource: Resource, timeout: float, chunk_size: int, session) -> str | None:
+    """One try of ``url``: None when ``part`` now holds the verified file, else why it does not."""
+    try:
+        _fetch(url, part, resource, timeout, chunk_size, session)
+    except OSError as err:
+        kept = part.exists() and part.stat().st_size > 0
+        return f"{err} (partial file kept for resume: {part})" if kept else str(err)
+    got = part.stat().st_size
+    if got != resource.size:
+        return f"incomplete, {got} of {resource.size} bytes (partial file kept for resume: {part})"
+    actual = _sha256_of(part, chunk_size)
+    if actual != resource.sha256:
+        _unlink(part)
+        return f"checksum mismatch (sha256 {actual}, expected {resource.sha256})"
+    return None
+
+
+def _holds(handle, path: Path) -> bool:
+    """True when the open ``handle`` is still the file at ``path`` (not removed or replaced meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def _exclusive(final: Path, resource: Resource) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<final>.lock`` (created here, removed on exit) while the body runs.
+
+    A process that has to wait says so. The holder removes the lock file before it lets go, so a
+    waiter that then gets the lock on the removed file tries again on the one now at that path.
+    """
+    lock = final.with_name(final.name + ".lock")
+    try:
+        import fcntl
+    except ImportError:
+        raise ChoiceError(
+            describe(
+                "a POSIX system (Linux, macOS, Colab) for downloads, whose file locks keep processes apart",
+                f"platform {sys.platform} without the fcntl module",
+                f"Download on Linux or Colab, or get the file by hand: {resource.manual}",
+            )
+        ) from None
+    while True:
+        try:
+            handle = open(lock, "ab")
+        except OSError as err:
+            raise DownloadError(
+                describe(
+                    f"a writable folder for {resource.filename} and its lock file", f"{type(err).__name__}: {err}",
+                    f"Point dest_dir (or {CACHE_VARIABLE}) at a writable folder, or get the file by hand: "
+                    f"{resource.manual} Put it at {final}.",
+                )
+            ) from err
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"Waiting for another process that is downloading {resource.filename} (lock {lock}) ...",
+                      flush=True)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if _holds(handle, lock):
+                break
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
+    try:
+        yield
+    finally:
+        _unlink(lock)
+        handle.close()
+
+
 def download(
     resource_or_name: Resource | str,
     dest_dir: str | os.PathLike | None = None,
@@ -281,8 +363,13 @@ def download(
     partial file exists and the server answers 206; restarted from zero when
     it answers 200), the size and SHA-256 are checked, and the file is moved
     into place with :func:`os.replace`. A ``.part`` with the wrong checksum is
-    deleted before the next URL; an interrupted one is kept so the next call
-    can resume. An existing final file with the wrong checksum is deleted.
+    deleted; when it held bytes from before this URL's try (a stale ``.part``
+    of an earlier call, or bytes of a previous mirror) the same URL is tried
+    once more from byte zero, else the next URL is. An interrupted ``.part`` is
+    kept so the next call can resume. An existing final file with the wrong
+    checksum is deleted. Processes that download the same file at the same
+    time take turns through an exclusive lock on ``<file>.lock``; one that
+    waited returns the file the other verified.
 
     Args:
         resource_or_name: a :class:`Resource` or the name of a registered one.
@@ -295,9 +382,11 @@ def download(
         Path of the verified file, ``dest_dir / resource.filename``.
 
     Raises:
-        ChoiceError: if a name is not registered.
+        ChoiceError: if a name is not registered; on a system without POSIX file
+            locks (``fcntl``) when the file has to be fetched.
         DownloadError: if every URL failed; the message names the resource,
-            each URL's reason and the manual route (``resource.manual``).
+            each URL's reason and the manual route (``resource.manual``). Also
+            when the lock file cannot be created in ``dest_dir``.
 
     Example:
         >>> import hashlib, pathlib, tempfile
@@ -311,38 +400,30 @@ def download(
     resource = get_resource(resource_or_name) if isinstance(resource_or_name, str) else resource_or_name
     folder = Path(dest_dir).expanduser() if dest_dir is not None else cache_dir()
     final = folder / resource.filename
-    if final.is_file():
-        if verify(final, resource.sha256, chunk_size=chunk_size):
-            return final
-        _unlink(final)  # never keep a corrupt final file
+    if final.is_file() and verify(final, resource.sha256, chunk_size=chunk_size):
+        return final  # without a lock, so a read-only cache folder works
     folder.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
 
     import requests
 
     failures: list[str] = []
-    with requests.Session() as session:
-        for url in resource.urls:
-            try:
-                _fetch(url, part, resource, timeout, chunk_size, session)
-            except OSError as err:
-                kept = part.exists() and part.stat().st_size > 0
-                note = f" (partial file kept for resume: {part})" if kept else ""
-                failures.append(f"{url}: {err}{note}")
-                continue
-            got = part.stat().st_size
-            if got != resource.size:
-                failures.append(
-                    f"{url}: incomplete, {got} of {resource.size} bytes (partial file kept for resume: {part})"
-                )
-                continue
-            actual = _sha256_of(part, chunk_size)
-            if actual != resource.sha256:
-                _unlink(part)
-                failures.append(f"{url}: checksum mismatch (sha256 {actual}, expected {resource.sha256})")
-                continue
-            os.replace(part, final)
-            return final
+    with _exclusive(final, resource):
+        if final.is_file():
+            if verify(final, resource.sha256, chunk_size=chunk_size):
+                return final  # another process finished it while this one waited
+            _unlink(final)  # never keep a corrupt final file
+        with requests.Session() as session:
+            for url in resource.urls:
+                stale = part.exists() and part.stat().st_size > 0  # bytes from before this try
+                failure = _attempt(url, part, resource, timeout, chunk_size, session)
+                if failure is not None and stale and not part.exists():  # those bytes were bad and are gone
+                    retry = _attempt(url, part, resource, timeout, chunk_size, session)
+                    failure = None if retry is None else f"{failure}; retried from byte zero: {retry}"
+                if failure is None:
+                    os.replace(part, final)
+                    return final
+                failures.append(f"{url}: {failure}")
 
     reasons = "\n".join(f"  - {line}" for line in failures)
     raise DownloadError(
