@@ -124,7 +124,8 @@ METRICS_COLUMNS = ("step", "phase", "name", "value", "lr", "elapsed_s")
 _FORMAT = "hdrlab-checkpoint/1"
 _CHECKPOINT_NAME = re.compile(r"step_(\d{8,})\.pt")
 _ROW_KEYS = ("step", "phase", "lr", "elapsed_s")
-_RESUME_KEYS = ("batch_size", "seed", "shuffle", "dataset_size")
+_RESUME_KEYS = ("batch_size", "seed", "shuffle", "dataset_size", "amp")
+_PRECISIONS = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}  # what amp resolved to
 
 
 @dataclass
@@ -226,13 +227,6 @@ def _resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         return None
     if amp == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-    if amp == "fp16" and device.type != "cuda":
-        raise ChoiceError(
-            describe(
-                "amp='fp16' on a CUDA device", f"device {device}",
-                "fp16 autocast with a GradScaler needs a GPU; on the CPU use amp='bf16' or amp='off'.",
-            )
-        )
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
@@ -763,9 +757,16 @@ def _check_fingerprint(meta: Mapping[str, Any], model: nn.Module, file: Path) ->
 
 def _apply_checkpoint(payload: Mapping[str, Any], model: nn.Module, optimizer: Any, scheduler: Any,
                       scaler: Any, file: Path) -> None:
+    if scaler is not None and scaler.is_enabled() and not payload.get("scaler"):  # a run without fp16 saves {}
+        raise ChoiceError(
+            describe("a checkpoint with GradScaler state for an fp16 (enabled) scaler",
+                     f"{file.name} without it (a run without fp16, or saved without scaler=)",
+                     "Resume with the precision the run used (amp), pass scaler=None or a disabled GradScaler, "
+                     "or use load_weights for the model alone.")
+        )
     _unwrap(model).load_state_dict(payload["model"])
     for name, part in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
-        if part is None or (name == "scaler" and not payload.get(name)):  # a run without fp16 saves an empty scaler
+        if part is None or (name == "scaler" and not part.is_enabled()):  # a disabled scaler has no state
             continue
         if name not in payload:
             raise ChoiceError(
@@ -793,7 +794,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
         MissingFileError: no such file, or no checkpoint in the folder.
         FileFormatError: not a readable hdrlab checkpoint.
         ShapeError: saved from a different model (the message lists the differences).
-        ChoiceError: an optimizer/scheduler was passed but the checkpoint has no state for it.
+        ChoiceError: an optimizer/scheduler, or an enabled (fp16) scaler, was passed but the
+            checkpoint has no state for it.
 
     Example:
         >>> import tempfile
@@ -994,7 +996,7 @@ class _Config:
     monitor: str
     monitor_source: str  # "train" (a train term, at each log) or "eval" (an eval metric, at each evaluation)
     clip_grad_norm: float | None
-    amp: str
+    amp: str  # the precision "auto" resolved to: "off", "bf16" or "fp16"
     channels_last: bool
 
     @property
@@ -1169,8 +1171,9 @@ def _check_resumable(meta: Mapping[str, Any], config: _Config, file: Path) -> No
                for key in _RESUME_KEYS if saved[key] != getattr(config, key)]
     if changed:
         raise ChoiceError(
-            describe(f"the data settings of {file.name}", "changed " + ", ".join(changed),
-                     "Resume with the same batch_size, seed, shuffle and dataset, or start a new out_dir.")
+            describe(f"the data settings and precision of {file.name}", "changed " + ", ".join(changed),
+                     "Resume with the same batch_size, seed, shuffle, dataset and amp (pass the saved precision "
+                     "by name where 'auto' resolves otherwise on this machine), or start a new out_dir.")
         )
     if meta["step"] > config.steps:
         raise RangeError(
@@ -1267,8 +1270,10 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         checkpoint_every: steps between checkpoints (a final one is always written).
         resume: continue exactly from the newest checkpoint in ``out_dir``.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device``.
-        amp: ``"auto"`` (bf16 on CUDA when supported, else fp16 with a GradScaler; off on
-            the CPU), ``"off"``, ``"bf16"`` (CPU too) or ``"fp16"`` (CUDA only).
+        amp: ``"auto"`` (bf16 on CUDA when supported, else fp16; off on the CPU), ``"off"``,
+            ``"bf16"`` or ``"fp16"`` (autocast with a GradScaler, whose state is checkpointed). Both
+            also run on the CPU, where fp16 is slow and serves to test the fp16 recipe. A resume
+            must resolve to the same precision as the run it continues.
         channels_last: convert the model and 4-D batch tensors to channels-last memory.
         clip_grad_norm: max total gradient norm (None: no clipping); logs ``grad_norm``.
         seed: seeds the data order and, on a fresh start, ``seed_everything(seed + rank)``.
@@ -1290,9 +1295,10 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         DTypeError: wrong argument types; ``step``/``evaluate`` returned the wrong type.
         RangeError: counts out of range; batch_size not divisible by the world size;
             a dataset smaller than one batch; steps below a resumed checkpoint's step.
-        ChoiceError: unknown amp/progress/device; fp16 on the CPU; options that need
-            out_dir without it; a fresh run into a folder with checkpoints; an unknown
-            monitor; tensorboard missing; a resumed run with other data settings.
+        ChoiceError: unknown amp/progress/device; options that need out_dir without it; a
+            fresh run into a folder with checkpoints; an unknown monitor; tensorboard missing;
+            a resumed run with other data settings or another precision (amp); resuming fp16
+            from a checkpoint without GradScaler state.
         MissingFileError: resume=True but no checkpoint in out_dir.
         ShapeError: a non-scalar loss term; a checkpoint from a different model.
         NonFiniteLossError: a loss term became NaN/inf (names the step and the terms).
@@ -1349,7 +1355,7 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         world_size=world_size, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, monitor=monitor,
         monitor_source="eval" if monitor != "loss" and evaluate is not None and eval_every is not None else "train",
-        clip_grad_norm=None if clip_grad_norm is None else float(clip_grad_norm), amp=amp,
+        clip_grad_norm=None if clip_grad_norm is None else float(clip_grad_norm), amp=_PRECISIONS[amp_dtype],
         channels_last=bool(channels_last),
     )
     created = _init_process_group(chosen, world_size)
