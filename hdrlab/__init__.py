@@ -25,13 +25,13 @@ REPOSITORY = "hdrlab-course/hdrlab"
 
 
 def colab_url(notebook: str = "00_getting_started.ipynb", branch: str = "main") -> str:
-    """The Colab link that opens ``notebooks/<notebook>`` from :data:`REPOSITORY`.
+    """The Colab link that opens the student edition ``student/<notebook>`` from :data:`REPOSITORY`.
 
     Example:
         >>> colab_url("01_camera_pipeline_debevec.ipynb")
-        'https://colab.research.google.com/github/hdrlab-course/hdrlab/blob/main/notebooks/01_camera_pipeline_debevec.ipynb'
+        'https://colab.research.google.com/github/hdrlab-course/hdrlab/blob/main/student/01_camera_pipeline_debevec.ipynb'
     """
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{branch}/notebooks/{notebook}"
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{branch}/student/{notebook}"
 
 
 from hdrlab import env, errors, validate  # noqa: E402

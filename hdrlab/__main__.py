@@ -1,4 +1,4 @@
-"""Command line: ``python -m hdrlab {course,clean,relink,train}`` (``--help`` on each)."""
+"""Command line: ``python -m hdrlab {course,release,grade,clean,relink,train}`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdrlab import course, train
+from hdrlab.course import grade as grading
+from hdrlab.course import release as releasing
 from hdrlab.methods import expandnet, hybrid, metahdr, multiexposure, recursive
 
 
@@ -19,6 +21,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,01")
     run.add_argument("--out", default="course-output", help="folder for executed notebooks and summary (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=None, help="per-notebook limit in seconds (default: 600 quick, 21600 full)")
+    run.add_argument("--edition", default="teacher", choices=["teacher", "student"],
+                     help="teacher: notebooks/ with solutions; student: release the student edition and run it "
+                          "(every exercise must print FAIL)")
+    out = commands.add_parser("release", help="write the student edition: solutions stubbed, outputs removed")
+    out.add_argument("--out", required=True, help="folder to write the student notebooks to (this repository: student)")
+    out.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,01")
+    mark = commands.add_parser("grade", help="grade submitted notebooks with nbval against the teacher edition")
+    mark.add_argument("submissions", nargs="+", help="the submitted .ipynb files")
+    mark.add_argument("--out", default="gradebook.csv", help="gradebook CSV to write (default: %(default)s)")
+    mark.add_argument("--chapter", default=None, help="the assignment's chapter, e.g. 00 (default: each "
+                                                      "notebook's own chapter id)")
+    mark.add_argument("--timeout", type=float, default=grading.Limits.timeout_s,
+                      help="wall-time limit per submission in seconds (default: %(default)s)")
+    mark.add_argument("--cell-timeout", type=float, default=grading.Limits.cell_timeout_s,
+                      help="limit per cell in seconds (default: %(default)s)")
+    mark.add_argument("--memory-mb", type=int, default=grading.Limits.memory_mb,
+                      help="address-space cap per submission in MB (default: %(default)s)")
+    mark.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: %(default)s)")
     clean = commands.add_parser("clean", help="strip notebook outputs except graded (nbval-check-output) cells")
     clean.add_argument("notebooks", nargs="+", help="notebooks to clean in place")
     clean.add_argument("--graded-from", default=None, help="folder of executed copies to take graded outputs from")
@@ -83,13 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "course":
         only = [n.strip() for n in args.only.split(",") if n.strip()]
-        results = course.run_course(args.profile, only or None, args.out, args.timeout)
+        results = course.run_course(args.profile, only or None, args.out, args.timeout, edition=args.edition)
         failed = [r.notebook for r in results if r.status != "ok"]
         if failed:
             print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1 if failed else 0
     if args.command == "train":
         return _train(args)
+    if args.command == "release":
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        for path in releasing.release(args.out, course.find_notebooks(only=only or None)):
+            print(f"released {path}")
+        return 0
+    if args.command == "grade":
+        limits = grading.Limits(args.timeout, args.cell_timeout, args.memory_mb)
+        grading.grade(args.submissions, args.out, chapter=args.chapter, limits=limits, jobs=args.jobs)
+        print(f"gradebook: {args.out}")
+        return 0
     if args.command == "clean":
         for name in args.notebooks:
             source = None if args.graded_from is None else Path(args.graded_from) / Path(name).name

@@ -1,36 +1,62 @@
-"""Exercise checkers for the notebooks (graded by nbval).
+"""Exercise checkers for the notebooks (graded by nbval), and a learner's tally.
 
-Each checker runs the student's function on fixed inputs, compares it with the
+Each checker runs the learner's function on fixed inputs, compares it with the
 ``hdrlab`` implementation, and prints one deterministic line: ``PASS: <what was
 checked>`` or ``FAIL: <what is wrong and a hint>``. It returns True/False and
-never raises on a wrong answer, so "Run all" reaches every exercise. Cells that
-call a checker carry the ``nbval-check-output`` tag; their stored ``PASS`` line
-is what nbval compares.
+never raises on a wrong answer, so "Run all" reaches every exercise. When the
+learner's code raises, the ``FAIL`` line is followed by the failing lines of the
+learner's own code (library frames left out).
+
+An exercise checker does not accept hdrlab's own implementation as an answer: it
+watches the call (``sys.setprofile``) and fails when the learner's function runs
+the reference it is compared with, however it is reached (passed directly,
+wrapped in a lambda, imported under another name).
+
+Cells that call a checker carry the ``nbval-check-output`` tag; their stored
+``PASS`` line is what grading compares with (``python -m hdrlab grade``).
+:func:`summary` prints the tally of a chapter's exercises.
 
 Example:
-    >>> from hdrlab.imaging import camera
-    >>> check_auto_exposure(camera.auto_exposure)
+    >>> import torch
+    >>> def my_auto_exposure(radiance):
+    ...     lum = 0.2126 * radiance[0] + 0.7152 * radiance[1] + 0.0722 * radiance[2]
+    ...     return 0.18 / (torch.exp(torch.log(lum + 1e-6).mean()) - 1e-6)
+    >>> check_auto_exposure(my_auto_exposure)
     PASS: auto exposure: t_ref = 0.18 / log-average luminance on 3 radiance maps
     True
+    >>> from hdrlab.imaging import camera
+    >>> check_auto_exposure(camera.auto_exposure)
+    FAIL: auto exposure: t_ref = 0.18 / log-average luminance on 3 radiance maps: it calls hdrlab's own auto_exposure (the reference this exercise is checked against): write the computation yourself
+    False
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import importlib
+import io as io_module
 import json
-from collections.abc import Callable
+import sys
+import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import CodeType
 
 import torch
 from torch import nn
 
 from hdrlab import io, train
 from hdrlab.data import scenes
+from hdrlab.errors import ChoiceError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.merge import piecewise_linear_lookup
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
-from hdrlab.methods import hybrid, multiexposure
+from hdrlab.methods import hybrid, metahdr, multiexposure
+from hdrlab.nn.blocks import icnr_
 from hdrlab.nn.losses import expandnet_loss, soft_histogram
 
 __all__ = [
@@ -38,13 +64,101 @@ __all__ = [
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
     "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison", "check_log_inverse", "check_icnr",
-    "check_hybrid_beats_ldr", "check_upsampler_study",
+    "check_hybrid_beats_ldr", "check_upsampler_study", "EXERCISES", "summary",
 ]
+
+#: The exercises of each chapter (``"00"`` ...), in notebook order: the checkers' names without ``check_``.
+EXERCISES: dict[str, list[str]] = {}
+#: ``(chapter, exercise) -> (passed, the line printed)`` of the latest check in this process.
+_RESULTS: dict[tuple[str, str], tuple[bool, str]] = {}
+#: Code objects of the references the running exercise checker compares with.
+_REFERENCES: contextvars.ContextVar[frozenset[CodeType]] = contextvars.ContextVar("references", default=frozenset())
+_LAST_LINE = contextvars.ContextVar("last_line", default="")
+#: What the learner's code printed during the current checker (shown indented under the verdict).
+_PRINTED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("printed", default=None)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_LIBRARY_DIRS = tuple(sorted({_PACKAGE_DIR, sys.prefix, sys.base_prefix, sys.exec_prefix}))
 
 
 def _report(ok: bool, what: str, problem: str) -> bool:
-    print(f"PASS: {what}" if ok else f"FAIL: {what}: {problem}")
+    line = f"PASS: {what}" if ok else f"FAIL: {what}: {problem}"
+    _LAST_LINE.set(line)
+    printed = "".join(_PRINTED.get() or []).strip().splitlines()
+    if printed:
+        more = f" (and {len(printed) - 1} more lines)" if len(printed) > 1 else ""
+        line += f"\n    your code printed: {printed[0][:200]}{more}"
+    print(line)
     return ok
+
+
+def _code_objects(references: Iterable[object]) -> frozenset[CodeType]:
+    """The code objects of functions, and of the methods of classes (e.g. an autograd Function)."""
+    codes = set()
+    for ref in references:
+        if isinstance(ref, type):
+            codes |= {f.__code__ for f in vars(ref).values() if hasattr(f, "__code__")}
+            codes |= {f.__func__.__code__ for f in vars(ref).values() if hasattr(getattr(f, "__func__", None), "__code__")}
+        else:
+            codes.add(ref.__code__)
+    return frozenset(codes)
+
+
+def _exercise(chapter: str, *references: object) -> Callable:
+    """Register a checker as an exercise of ``chapter`` that refuses the given reference implementations."""
+    codes = _code_objects(references)
+
+    def register(check: Callable[..., bool]) -> Callable[..., bool]:
+        name = check.__name__.removeprefix("check_")
+        EXERCISES.setdefault(chapter, []).append(name)
+
+        @functools.wraps(check)
+        def checker(*args, **kwargs) -> bool:
+            tokens = _REFERENCES.set(codes), _PRINTED.set([])
+            try:
+                ok = check(*args, **kwargs)
+            finally:
+                _REFERENCES.reset(tokens[0])
+                _PRINTED.reset(tokens[1])
+            _RESULTS[(chapter, name)] = (ok, _LAST_LINE.get())
+            return ok
+
+        return checker
+
+    return register
+
+
+def summary(chapter: str) -> int:
+    """Print the tally of a chapter's exercises: each one's name and PASS/FAIL, then "n of m exercises pass".
+
+    Args:
+        chapter: the chapter's number, e.g. ``"00"``.
+
+    Returns:
+        The number of exercises whose latest check passed in this session.
+
+    Raises:
+        ChoiceError: a chapter without exercises.
+
+    Example:
+        >>> summary("04")  # doctest: +NORMALIZE_WHITESPACE
+        Exercises of chapter 04 (latest check in this session):
+          1. lookup_slope       not checked yet
+          2. soft_histogram     not checked yet
+        0 of 2 exercises pass
+        0
+    """
+    if chapter not in EXERCISES:
+        raise ChoiceError(describe(f"a chapter among {sorted(EXERCISES)}", repr(chapter), 'Call e.g. summary("00").'))
+    names = EXERCISES[chapter]
+    print(f"Exercises of chapter {chapter} (latest check in this session):")
+    passed = 0
+    for number, name in enumerate(names, 1):
+        ok, line = _RESULTS.get((chapter, name), (None, ""))
+        passed += bool(ok)
+        status = "not checked yet" if ok is None else line.split("\n")[0] if not ok else "PASS"
+        print(f"  {number}. {name:<18} {status}")
+    print(f"{passed} of {len(names)} exercises pass")
+    return passed
 
 
 def _fixed_radiance(count: int = 3, size: int = 16) -> list[torch.Tensor]:
@@ -54,23 +168,69 @@ def _fixed_radiance(count: int = 3, size: int = 16) -> list[torch.Tensor]:
 
 
 def _call(fn: Callable, *args) -> tuple[object, str]:
+    """Run the learner's ``fn(*args)``: ``(result, "")``, or ``(None, what went wrong)``.
+
+    Fails when ``fn`` raises (with the learner's failing lines) or when it runs one of
+    the references the current exercise checker compares with. What ``fn`` prints is
+    kept for the verdict line (so the verdict stays the cell's first line).
+    """
+    references, used, printed = _REFERENCES.get(), [], io_module.StringIO()
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code in references:
+            used.append(frame.f_code.co_name)
+
+    previous = sys.getprofile()
+    if references:
+        sys.setprofile(watch)
     try:
-        return fn(*args), ""
-    except Exception as err:  # a student's bug is reported, not raised: the notebook goes on
-        return None, f"it raised {type(err).__name__}: {err}"
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            result = fn(*args)
+    except NotImplementedError:
+        return None, "not solved yet: replace the line raise NotImplementedError(...) with your code"
+    except Exception as err:  # a learner's bug is reported, not raised: the notebook goes on
+        return None, f"it raised {type(err).__name__}: {err}{_learner_trace(err)}"
+    finally:
+        if references:
+            sys.setprofile(previous)
+        if _PRINTED.get() is not None:
+            _PRINTED.get().append(printed.getvalue())
+    if used:
+        return None, (f"it calls hdrlab's own {used[0]} (the reference this exercise is checked against): "
+                      "write the computation yourself")
+    return result, ""
+
+
+def _learner_trace(err: BaseException, frames: int = 3) -> str:
+    """The last ``frames`` frames of ``err``'s traceback that are the learner's code, one indented line each."""
+    mine = [f for f in traceback.extract_tb(err.__traceback__)
+            if not f.filename.startswith(_LIBRARY_DIRS) and not f.filename.startswith("<frozen")]
+    return "".join(f"\n    {_where(f)}: {(f.line or '').strip()}" for f in mine[-frames:])
+
+
+def _where(frame: traceback.FrameSummary) -> str:
+    """``Cell In[5], line 3, in my_camera`` for a notebook cell, else ``file.py, line 3, in f``."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        count = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(frame.filename)
+    except ImportError:
+        count = None
+    place = f"Cell In[{count}]" if count is not None else Path(frame.filename).name
+    return f"{place}, line {frame.lineno}, in {frame.name}"
 
 
 def check_environment() -> bool:
     """Check the stack this course needs: torchvision models, lpips, EXR reading, the scenes.
 
-    Prints one PASS line per item (no version numbers, so the output is the same everywhere).
+    Prints one PASS line per item (no version numbers, so the output is the same everywhere);
+    each item imports what it needs, so a missing package fails its own line.
     """
-    import lpips  # noqa: F401  (imports torchvision models)
-    import torchvision
-
     checks = {
-        "torchvision models build": lambda: torchvision.models.mobilenet_v3_small(weights=None) is not None,
-        "lpips imports": lambda: True,
+        "torchvision models build": lambda: importlib.import_module("torchvision").models.mobilenet_v3_small(
+            weights=None) is not None,
+        "lpips imports": lambda: callable(importlib.import_module("lpips").LPIPS),
         "OpenEXR files read": lambda: io.read_hdr(scenes.scene_info("blender_studio").path).shape[0] == 3,
         "27 embedded scenes found": lambda: len(scenes.list_scenes()) == 27,
     }
@@ -81,6 +241,22 @@ def check_environment() -> bool:
     return all(results)
 
 
+@_exercise("00", scenes.dynamic_range_stops)
+def check_dynamic_range(student: Callable[[torch.Tensor], float]) -> bool:
+    """Check ``student(radiance) -> stops`` against :func:`hdrlab.data.scenes.dynamic_range_stops`."""
+    what = "dynamic range: log2(p99.9 / p0.1) of luminance on 3 embedded scenes, within 0.1 stops"
+    for name in ("blender_city", "pmndrs_lab", "room_windows"):
+        radiance = scenes.load_scene(name, max_side=96)
+        got, problem = _call(student, radiance.clone())
+        if problem:
+            return _report(False, what, problem)
+        want = scenes.dynamic_range_stops(radiance)
+        if not abs(float(got) - want) <= 0.1:
+            return _report(False, what, f"{name}: got {float(got):.2f} stops, expected {want:.2f}")
+    return _report(True, what, "")
+
+
+@_exercise("00", camera.auto_exposure)
 def check_auto_exposure(student: Callable[[torch.Tensor], torch.Tensor | float]) -> bool:
     """Check ``student(radiance) -> t_ref`` against :func:`hdrlab.imaging.camera.auto_exposure`."""
     what = "auto exposure: t_ref = 0.18 / log-average luminance on 3 radiance maps"
@@ -94,6 +270,7 @@ def check_auto_exposure(student: Callable[[torch.Tensor], torch.Tensor | float])
     return _report(True, what, "")
 
 
+@_exercise("00", camera.expose)
 def check_camera(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Check ``student(radiance, time) -> LDR`` against ``camera.expose(..., "srgb", bits=8)``."""
     what = "camera: sRGB response, full-well clip and 8-bit quantisation at 3 exposure times"
@@ -113,20 +290,7 @@ def check_camera(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool
     return _report(True, what, "")
 
 
-def check_dynamic_range(student: Callable[[torch.Tensor], float]) -> bool:
-    """Check ``student(radiance) -> stops`` against :func:`hdrlab.data.scenes.dynamic_range_stops`."""
-    what = "dynamic range: log2(p99.9 / p0.1) of luminance on 3 embedded scenes, within 0.1 stops"
-    for name in ("blender_city", "pmndrs_lab", "room_windows"):
-        radiance = scenes.load_scene(name, max_side=96)
-        got, problem = _call(student, radiance.clone())
-        if problem:
-            return _report(False, what, problem)
-        want = scenes.dynamic_range_stops(radiance)
-        if not abs(float(got) - want) <= 0.1:
-            return _report(False, what, f"{name}: got {float(got):.2f} stops, expected {want:.2f}")
-    return _report(True, what, "")
-
-
+@_exercise("01", exposure_weight, weight_lut)
 def check_hat_weight(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Check ``student(x) -> w`` against Debevec & Malik's hat weight on LDR values in [0, 1]."""
     what = "hat weight: 0 at both ends, 1 at mid-grey, linear in between (257 values)"
@@ -143,6 +307,7 @@ def check_hat_weight(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     return _report(True, what, "")
 
 
+@_exercise("01", debevec_system)
 def check_debevec_rows(student: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> bool:
     """Check one pixel's data-fitting row block of the Debevec-Malik system against ``crf.debevec_system``.
 
@@ -170,6 +335,7 @@ def check_debevec_rows(student: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     return _report(True, what, "")
 
 
+@_exercise("01", reinhard_global)
 def check_reinhard_global(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Check ``student(radiance, key) -> display`` against ``tonemap.reinhard_global`` (no white point)."""
     what = "Reinhard global: L_d = L_s / (1 + L_s), L_s = key * L / L_avg, colour by ratio (3 maps, 2 keys)"
@@ -196,6 +362,7 @@ def _close_scalar(got: object, want: torch.Tensor, atol: float = 1e-5) -> str:
     return ""
 
 
+@_exercise("02", expandnet_loss)
 def check_expandnet_loss(student: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
     """Check ``student(pred, target, cosine_weight) -> loss`` against ExpandNet's L1 + lambda (1 - cosine)."""
     what = "ExpandNet loss: mean |pred - target| + lambda * (1 - mean cosine of the RGB vectors) (3 cases)"
@@ -216,6 +383,7 @@ def _small_net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 3, 1))
 
 
+@_exercise("02", metahdr.adapt, metahdr._functional_adapt)
 def check_inner_step(student: Callable[..., dict]) -> bool:
     """Check ``student(model, params, x, y, loss_fn, lr) -> new params``: one MAML inner step with functional_call."""
     what = "one inner step: params - lr * grad of loss_fn(functional_call(model, params, x), y), graph kept"
@@ -273,6 +441,7 @@ def _mask_inputs() -> torch.Tensor:
     return torch.cat([ramp, dark, bright, colours])
 
 
+@_exercise("03", multiexposure.exposure_mask)
 def check_exposure_mask(student: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Check ``student(ldr, threshold) -> mask`` against :func:`hdrlab.methods.multiexposure.exposure_mask`.
 
@@ -299,6 +468,7 @@ def check_exposure_mask(student: Callable[[torch.Tensor, float], torch.Tensor]) 
     return _report(True, what, "")
 
 
+@_exercise("03", multiexposure.representation_loss)
 def check_representation_loss(student: Callable[..., torch.Tensor]) -> bool:
     """Check ``student(latent_short, latent_long, ratio, eps) -> loss`` against
     :func:`hdrlab.methods.multiexposure.representation_loss` (value and gradients)."""
@@ -356,6 +526,7 @@ def _lookup_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(at_codes, small), (torch.rand(64, generator=generator), curve)]
 
 
+@_exercise("04", piecewise_linear_lookup)
 def check_lookup_slope(student: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Check ``student(x, table) -> slope`` against the backward of :func:`hdrlab.imaging.merge.piecewise_linear_lookup`.
 
@@ -379,6 +550,7 @@ def check_lookup_slope(student: Callable[[torch.Tensor, torch.Tensor], torch.Ten
     return _report(True, what, "")
 
 
+@_exercise("04", soft_histogram)
 def check_soft_histogram(student: Callable[[torch.Tensor, int, float], torch.Tensor]) -> bool:
     """Check ``student(x, bins, bandwidth) -> hist`` against :func:`hdrlab.nn.losses.soft_histogram` on [0, 1].
 
@@ -446,6 +618,7 @@ def _log_domain_cases() -> list[torch.Tensor]:
     return [first, second * 50, torch.stack([first, second]), torch.full((3, 4, 4), 2.5)]
 
 
+@_exercise("05", hybrid.from_log_domain)
 def check_log_inverse(student: Callable[[torch.Tensor, hybrid.LogStats], torch.Tensor]) -> bool:
     """Check ``student(x, stats)``, the inverse of :func:`hdrlab.methods.hybrid.to_log_domain`, by round trips.
 
@@ -453,7 +626,9 @@ def check_log_inverse(student: Callable[[torch.Tensor, hybrid.LogStats], torch.T
     match ``hdr`` (rtol 1e-4, atol 1e-6), batched stats and a constant image included.
 
     Example:
-        >>> check_log_inverse(hybrid.from_log_domain)
+        >>> def my_log_inverse(x, stats):
+        ...     return torch.expm1(stats.low + (x.double() + 1) / 2 * (stats.high - stats.low)).to(x.dtype)
+        >>> check_log_inverse(my_log_inverse)
         PASS: log-domain inverse round-trips 4 HDR inputs (a batch and a constant image included)
         True
     """
@@ -473,17 +648,20 @@ def check_log_inverse(student: Callable[[torch.Tensor, hybrid.LogStats], torch.T
     return _report(True, what, "")
 
 
+@_exercise("05", icnr_)
 def check_icnr(student: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
     """Check ``student(weight, scale)``: ICNR init of a conv weight ``(out * scale^2, in, k, k)`` feeding PixelShuffle.
 
     The returned weight (or ``weight`` changed in place when None is returned) must keep
-    its shape, not be all zero, differ between output channels, and make conv +
+    its shape, give every output channel a non-zero kernel, no two of them equal, and make conv +
     ``PixelShuffle(scale)`` equal nearest-neighbour upsampling of one convolution:
     every ``scale x scale`` block of the output is constant, for scale 2 and 3.
 
     Example:
-        >>> from hdrlab.nn.blocks import icnr_
-        >>> check_icnr(icnr_)
+        >>> def my_icnr(weight, scale):
+        ...     kernel = nn.init.kaiming_normal_(torch.empty(weight.shape[0] // scale**2, *weight.shape[1:]))
+        ...     return kernel.repeat_interleave(scale**2, dim=0)
+        >>> check_icnr(my_icnr)
         PASS: ICNR: conv + PixelShuffle is nearest-neighbour upsampling at init (scale 2 and 3)
         True
     """
@@ -500,10 +678,11 @@ def check_icnr(student: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
         got = weight if got is None else got
         if not isinstance(got, torch.Tensor) or got.shape != weight.shape:
             return _report(False, what, f"return the weight, shape {tuple(weight.shape)} (or fill it in place)")
-        if not torch.isfinite(got).all() or not got.abs().sum() > 0:
-            return _report(False, what, "the weight is all zero or not finite: draw one sub-kernel per output channel")
-        if torch.equal(got[0], got[scale * scale]):
-            return _report(False, what, "output channels share one kernel: draw a kernel per output channel")
+        if not torch.isfinite(got).all():
+            return _report(False, what, "the weight has NaN or inf values")
+        problem = _distinct_kernels(got, scale)
+        if problem:
+            return _report(False, what, problem)
         out = nn.functional.pixel_shuffle(nn.functional.conv2d(x, got, padding=1), scale)
         nearest = out[..., ::scale, ::scale].repeat_interleave(scale, -2).repeat_interleave(scale, -1)
         if not torch.allclose(out, nearest, atol=1e-6):
@@ -511,6 +690,20 @@ def check_icnr(student: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
                            f"copy each output channel's kernel to its {scale * scale} sub-pixel channels "
                            f"(c * {scale * scale} ... (c + 1) * {scale * scale} - 1)")
     return _report(True, what, "")
+
+
+def _distinct_kernels(weight: torch.Tensor, scale: int) -> str:
+    """'' when every output channel's kernel (``weight[c * scale**2]``) is non-zero and no two are equal."""
+    kernels = weight[:: scale * scale]
+    zero = [c for c in range(kernels.shape[0]) if not kernels[c].abs().sum() > 0]
+    if zero:
+        return (f"output channel {zero[0]}'s kernel is all zero: draw one kernel per output channel "
+                f"({kernels.shape[0]} channels)")
+    for first in range(kernels.shape[0]):
+        for second in range(first + 1, kernels.shape[0]):
+            if torch.equal(kernels[first], kernels[second]):
+                return (f"output channels {first} and {second} share one kernel: draw a kernel per output channel")
+    return ""
 
 
 def check_hybrid_beats_ldr(scores: dict[str, float]) -> bool:

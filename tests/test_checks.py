@@ -1,4 +1,11 @@
-"""hdrlab.checks: each checker passes the reference and fails typical mistakes, without raising."""
+"""hdrlab.checks: each checker passes the reference and fails typical mistakes, without raising.
+
+The right and wrong answers here are built from hdrlab's own references, so the
+checkers' watch for reference calls is switched off in this module; it is tested,
+with the teacher edition's solutions, in ``test_checks_learner.py``.
+"""
+
+import sys
 
 import pytest
 import torch
@@ -6,6 +13,12 @@ import torch
 from hdrlab import checks
 from hdrlab.data import scenes
 from hdrlab.imaging import camera, tonemap
+
+
+@pytest.fixture(autouse=True)
+def references_allowed(monkeypatch):
+    """Switch off the checkers' reference watch (sys.setprofile) for answers built from the references."""
+    monkeypatch.setattr(sys, "setprofile", lambda function: None)
 
 
 def _lum(radiance):
@@ -50,7 +63,7 @@ class TestCamera:
             raise NotImplementedError("write me")
 
         assert not checks.check_camera(broken)
-        assert "it raised NotImplementedError: write me" in capsys.readouterr().out
+        assert "not solved yet" in capsys.readouterr().out
 
 
 class TestDynamicRange:

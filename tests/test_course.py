@@ -77,13 +77,58 @@ class TestRunCourse:
 class TestCli:
     def test_exit_code_reflects_failures(self, tmp_path, monkeypatch):
         _notebook(tmp_path / "05_fails.ipynb", "1 / 0")
-        monkeypatch.setattr(course, "_REPO_ROOT", tmp_path.parent)
-        monkeypatch.setattr(course, "find_notebooks", lambda _dir, only: [tmp_path / "05_fails.ipynb"])
+        monkeypatch.setattr(course.run, "find_notebooks", lambda _dir, only: [tmp_path / "05_fails.ipynb"])
         assert main(["course", "--out", str(tmp_path / "out")]) == 1
 
     def test_bad_profile(self):
         with pytest.raises(SystemExit):
             main(["course", "--profile", "medium"])
+
+
+def _checked_notebook(path: Path, verdicts: dict[str, str]) -> Path:
+    """A notebook whose checker cells (role -> printed verdict) print fixed lines."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('PROFILE = "auto"')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters]
+    for role, verdict in verdicts.items():
+        cell = nbformat.v4.new_code_cell(f"print({verdict + ': x'!r})")
+        cell.metadata["tags"] = [role, "nbval-check-output"]
+        cell.metadata["hdrlab"] = {"exercise": role}
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+    return path
+
+
+class TestEditions:
+    """A teacher run needs every checker to PASS; a student run needs every exercise to FAIL, the rest to PASS."""
+
+    @pytest.mark.parametrize("edition, verdicts, status", [
+        ("teacher", {"exercise-check": "PASS", "key-effect": "PASS"}, "ok"),
+        ("teacher", {"exercise-check": "FAIL", "key-effect": "PASS"}, "FAILED"),
+        ("student", {"exercise-check": "FAIL", "key-effect": "PASS"}, "ok"),
+        ("student", {"exercise-check": "PASS", "key-effect": "PASS"}, "FAILED"),
+        ("student", {"exercise-check": "FAIL", "key-effect": "FAIL"}, "FAILED"),
+    ])
+    def test_checker_lines_follow_the_edition(self, tmp_path, edition, verdicts, status):
+        path = _checked_notebook(tmp_path / "00_checked.ipynb", verdicts)
+        result = course.run_notebook(path, tmp_path / "out", edition=edition)
+        assert result.status == status, result.error
+        assert result.exercises == f"{int(verdicts['exercise-check'] == 'PASS')}/1"
+
+    def test_student_edition_run_releases_first(self, tmp_path):
+        teacher = tmp_path / "teacher"
+        teacher.mkdir()
+        path = _checked_notebook(teacher / "00_checked.ipynb", {"exercise-check": "FAIL"})
+        results = course.run_course(out=tmp_path / "out", notebooks_dir=teacher, edition="student")
+        assert results[0].status == "ok"
+        released = json.loads((tmp_path / "out" / "student-edition" / path.name).read_text())
+        assert released["metadata"]["hdrlab"] == {"chapter": "00_checked", "edition": "student"}
+
+    def test_unknown_edition(self):
+        with pytest.raises(ChoiceError, match="edition"):
+            course.run_course(edition="answers")
 
 
 class TestFindNotebooks:

@@ -1,12 +1,18 @@
 """Run the course: execute every notebook with papermill and summarise the run.
 
-``python -m hdrlab course [--profile quick|full] [--only 00,01] [--out DIR]``
-executes ``notebooks/NN_*.ipynb`` in order, each in its own papermill process
-with ``PROFILE`` injected and ``HDRLAB_PROFILE`` set, writes the executed
-notebooks plus ``summary.md``/``summary.json`` to the output folder, prints the
-table, and returns non-zero when any notebook failed. A notebook fails when
-papermill reports an error, when it runs past its timeout, or when it executed
-no code cell (a notebook that "ran" without doing anything proves nothing).
+``python -m hdrlab course [--profile quick|full] [--edition teacher|student] [--only 00,01] [--out DIR]``
+executes ``notebooks/NN_*.ipynb`` in order (``--edition student``: the student
+edition that :func:`hdrlab.course.release.release` writes), each in its own
+papermill process with ``PROFILE`` injected and ``HDRLAB_PROFILE`` set, writes the
+executed notebooks plus ``summary.md``/``summary.json`` to the output folder,
+prints the table, and returns non-zero when any notebook failed.
+
+A notebook fails when papermill reports an error, when it runs past its timeout,
+when it executed no code cell (a notebook that "ran" without doing anything
+proves nothing), or when a checker printed what its edition rules out: in the
+teacher edition every checker must print ``PASS``; in the student edition every
+exercise checker must print ``FAIL`` (its stub is unsolved: a ``PASS`` means a
+solution leaked or the checker cannot fail) and every other checker ``PASS``.
 
 Notebooks report their key numbers with :func:`record`; the runner collects
 them from the executed notebook into the summary's last column.
@@ -27,19 +33,23 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hdrlab.course import notebook as nbl
+from hdrlab.course import release as releasing
 from hdrlab.env import PROFILES
 from hdrlab.errors import ChoiceError, MissingFileError, describe
 
 __all__ = [
-    "METRICS_MIME", "NotebookResult", "record", "find_notebooks", "run_notebook",
-    "run_course", "format_table", "relink", "clean_notebook",
+    "METRICS_MIME", "EDITIONS", "NotebookResult", "record", "find_notebooks", "run_notebook", "run_course",
+    "format_table", "kill_tree",
 ]
+
+#: The two editions of the course: solutions included (this repository's ``notebooks/``) or stubbed.
+EDITIONS = ("teacher", "student")
 
 #: MIME type under which :func:`record` stores a notebook's key numbers.
 METRICS_MIME = "application/vnd.hdrlab.metrics+json"
 #: Default wall-clock limit per notebook, in seconds, for each profile.
 DEFAULT_TIMEOUT_S = {"quick": 600, "full": 6 * 3600}
-_REPO_ROOT = Path(__file__).resolve().parents[1]
 _NOTEBOOK_NAME = re.compile(r"^(\d\d)_.+\.ipynb$")
 
 
@@ -87,6 +97,7 @@ class NotebookResult:
     peak_mb: float
     metrics: dict[str, float | int | str] = field(default_factory=dict)
     error: str = ""
+    exercises: str = ""  # "passed/total" of the exercise checkers, e.g. "3/3"
 
 
 def find_notebooks(notebooks_dir: Path | str | None = None, only: Sequence[str] | None = None) -> list[Path]:
@@ -107,7 +118,7 @@ def find_notebooks(notebooks_dir: Path | str | None = None, only: Sequence[str] 
         >>> [p.name for p in find_notebooks(only=["00"])]
         ['00_getting_started.ipynb']
     """
-    folder = Path(notebooks_dir) if notebooks_dir is not None else _REPO_ROOT / "notebooks"
+    folder = Path(notebooks_dir) if notebooks_dir is not None else nbl.TEACHER_DIR
     if not folder.is_dir():
         raise MissingFileError(describe("a notebooks folder", f"no folder {folder}", "Run from a clone of the course."))
     notebooks = sorted(p for p in folder.iterdir() if _NOTEBOOK_NAME.match(p.name))
@@ -141,25 +152,45 @@ def _watch_peak_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
                 continue
 
 
-def _collect(executed: Path) -> tuple[dict, int, str]:
-    """Metrics recorded, executed code cells (papermill's injected one excluded), first error."""
-    notebook = json.loads(executed.read_text())
+def _collect(executed: Path) -> tuple[dict, int, str, list[tuple[str, str, str]]]:
+    """Metrics recorded, executed code cells (papermill's injected one excluded), first error, and
+    ``(role, name, printed text)`` of each checker cell."""
+    notebook = nbl.read_notebook(executed)
     metrics: dict = {}
     executed_cells = 0
     error = ""
-    for cell in notebook.get("cells", []):
+    for cell in notebook["cells"]:
         if cell.get("cell_type") != "code":
             continue
-        injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
-        executed_cells += cell.get("execution_count") is not None and not injected
+        executed_cells += cell.get("execution_count") is not None and "injected-parameters" not in nbl.tags(cell)
         for output in cell.get("outputs", []):
             metrics.update(output.get("data", {}).get(METRICS_MIME, {}))
             if output.get("output_type") == "error" and not error:
                 error = f"{output.get('ename')}: {output.get('evalue')}"
-    return metrics, executed_cells, error
+    checks = [(kind, name, _printed(cell)) for kind, name, cell in nbl.check_cells(notebook)]
+    return metrics, executed_cells, error, checks
 
 
-def run_notebook(notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: float | None = None) -> NotebookResult:
+def _printed(cell: dict) -> str:
+    """What a cell printed to stdout."""
+    return "".join(nbl.source({"source": o.get("text", "")}) for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def _check_verdicts(checks: list[tuple[str, str, str]], edition: str) -> tuple[str, str]:
+    """``(exercises "passed/total", first violation of the edition's rule or "")``."""
+    exercises = [(name, text.startswith("PASS")) for kind, name, text in checks if kind == nbl.SCORED_ROLE]
+    tally = f"{sum(ok for _, ok in exercises)}/{len(exercises)}" if exercises else ""
+    for kind, name, text in checks:
+        want_pass = not (edition == "student" and kind == nbl.SCORED_ROLE)
+        if text.startswith("PASS") != want_pass or not text.startswith(("PASS", "FAIL")):
+            said = text.strip().splitlines()[0] if text.strip() else "nothing"
+            return tally, f"{kind} {name} printed {said!r}, expected {'PASS' if want_pass else 'FAIL'} in the {edition} edition"
+    return tally, ""
+
+
+def run_notebook(notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: float | None = None,
+                 edition: str = "teacher") -> NotebookResult:
     """Execute one notebook with papermill in a subprocess and measure it.
 
     Args:
@@ -167,6 +198,7 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str = "quick", timeout_
         out_dir: where the executed notebook is written (same file name).
         profile: ``"quick"`` or ``"full"``; injected as ``PROFILE`` and ``HDRLAB_PROFILE``.
         timeout_s: wall-clock limit; default from :data:`DEFAULT_TIMEOUT_S`.
+        edition: which rule the checkers' lines must follow (see the module docstring).
 
     Returns:
         A :class:`NotebookResult`: status, wall seconds, the kernel's peak RSS in MB,
@@ -189,51 +221,61 @@ def run_notebook(notebook: Path, out_dir: Path, profile: str = "quick", timeout_
         log, _ = process.communicate(timeout=limit)
         timed_out = False
     except subprocess.TimeoutExpired:
-        _kill_tree(process.pid)
+        kill_tree(process.pid)
         log, _ = process.communicate()
         timed_out = True
     wall = time.perf_counter() - start
     stop.set()
     watcher.join()
-    return _judge(notebook, executed, process.returncode, timed_out, limit, wall, peak[0], log)
+    return _judge(notebook, executed, edition, process.returncode, timed_out, limit, wall, peak[0], log)
 
 
-def _kill_tree(pid: int) -> None:
+def kill_tree(pid: int) -> None:
+    """Kill process ``pid`` and all its descendants (children first, so none is orphaned unseen)."""
     import psutil
 
-    parent = psutil.Process(pid)
-    for child in parent.children(recursive=True):
-        child.kill()
-    parent.kill()
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(family, timeout=10)
 
 
-def _judge(notebook, executed, returncode, timed_out, limit, wall, peak_mb, log) -> NotebookResult:
-    metrics, executed_cells, error = _collect(executed) if executed.exists() else ({}, 0, "")
+def _judge(notebook, executed, edition, returncode, timed_out, limit, wall, peak_mb, log) -> NotebookResult:
+    metrics, executed_cells, error, checks = _collect(executed) if executed.exists() else ({}, 0, "", [])
+    exercises, violation = _check_verdicts(checks, edition)
     if timed_out:
         error = f"timed out after {limit:.0f} s"
     elif returncode != 0 and not error:
         error = (log.strip().splitlines() or ["papermill failed"])[-1]
     elif returncode == 0 and executed_cells == 0:
         error = "executed no code cells"
+    error = error or violation
     status = "FAILED" if error else "ok"
-    return NotebookResult(notebook.name, status, round(wall, 1), round(peak_mb, 1), metrics, error)
+    return NotebookResult(notebook.name, status, round(wall, 1), round(peak_mb, 1), metrics, error, exercises)
 
 
 def format_table(results: Sequence[NotebookResult]) -> str:
-    """Render results as a Markdown table (notebook, status, wall s, peak MB, key numbers).
+    """Render results as a Markdown table (notebook, status, wall s, peak MB, exercises passed, key numbers).
 
     Example:
         >>> print(format_table([NotebookResult("00_x.ipynb", "ok", 12.3, 410.0, {"scenes": 27})]))
-        | notebook | status | wall s | peak MB | key numbers |
-        |---|---|---|---|---|
-        | 00_x.ipynb | ok | 12.3 | 410.0 | scenes=27 |
+        | notebook | status | wall s | peak MB | exercises | key numbers |
+        |---|---|---|---|---|---|
+        | 00_x.ipynb | ok | 12.3 | 410.0 |  | scenes=27 |
     """
-    rows = ["| notebook | status | wall s | peak MB | key numbers |", "|---|---|---|---|---|"]
+    rows = ["| notebook | status | wall s | peak MB | exercises | key numbers |", "|---|---|---|---|---|---|"]
     for r in results:
         numbers = ", ".join(f"{k}={v}" for k, v in r.metrics.items())
         if r.error:
             numbers = f"{numbers}; error: {r.error}".lstrip("; ")
-        rows.append(f"| {r.notebook} | {r.status} | {r.wall_s} | {r.peak_mb} | {numbers} |")
+        rows.append(f"| {r.notebook} | {r.status} | {r.wall_s} | {r.peak_mb} | {r.exercises} | {numbers} |")
     return "\n".join(rows)
 
 
@@ -243,6 +285,7 @@ def run_course(
     out: Path | str = "course-output",
     timeout_s: float | None = None,
     notebooks_dir: Path | str | None = None,
+    edition: str = "teacher",
 ) -> list[NotebookResult]:
     """Execute the course notebooks in order and write ``summary.md`` and ``summary.json``.
 
@@ -250,100 +293,32 @@ def run_course(
         profile: ``"quick"`` (CPU minutes) or ``"full"`` (paper scale, GPU).
         only: two-digit notebook numbers to run; all when None.
         out: output folder for executed notebooks and the summary.
-        timeout_s: per-notebook wall-clock limit (default per profile).
-        notebooks_dir: folder of notebooks (default ``<repo>/notebooks``).
+        timeout_s: per-notebook limit in seconds (default per profile).
+        notebooks_dir: folder of the teacher edition (default ``<repo>/notebooks``).
+        edition: ``"teacher"`` runs those notebooks; ``"student"`` first releases their student
+            edition into ``<out>/student-edition`` and runs that.
 
     Returns:
         One :class:`NotebookResult` per notebook, in order.
 
     Raises:
-        ChoiceError: unknown profile or notebook number.
+        ChoiceError: unknown profile, edition or notebook number.
         MissingFileError: no notebooks folder.
     """
     if profile not in PROFILES:
         raise ChoiceError(describe(f"profile in {PROFILES}", repr(profile), "Use --profile quick or --profile full."))
+    if edition not in EDITIONS:
+        raise ChoiceError(describe(f"edition in {EDITIONS}", repr(edition), "Use --edition teacher or --edition student."))
     out_dir = Path(out)
+    notebooks = find_notebooks(notebooks_dir, only)
+    if edition == "student":
+        notebooks = releasing.release(out_dir / "student-edition", notebooks)
     results = []
-    for notebook in find_notebooks(notebooks_dir, only):
-        print(f"running {notebook.name} ({profile}) ...", flush=True)
-        results.append(run_notebook(notebook, out_dir, profile, timeout_s))
+    for notebook in notebooks:
+        print(f"running {notebook.name} ({profile}, {edition} edition) ...", flush=True)
+        results.append(run_notebook(notebook, out_dir, profile, timeout_s, edition))
     table = format_table(results)
     (out_dir / "summary.md").write_text(table + "\n")
     (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(table)
     return results
-
-
-_LINK = re.compile(r"(colab\.research\.google\.com/github/|github\.com/)([\w.-]+/[\w.-]+?)(?=/blob/|\.git|/tree/|[\s)\"'\\]|$)")
-
-
-def relink(root: Path | str | None = None, repository: str | None = None) -> list[Path]:
-    """Point every GitHub/Colab link in README.md and the notebooks at ``repository``.
-
-    Args:
-        root: the repository root (default: this checkout).
-        repository: ``owner/name``; default :data:`hdrlab.REPOSITORY`.
-
-    Returns:
-        The files that changed.
-    """
-    from hdrlab import REPOSITORY
-
-    base = Path(root) if root is not None else _REPO_ROOT
-    target = repository or REPOSITORY
-    changed = []
-    for path in [base / "README.md", *sorted((base / "notebooks").glob("*.ipynb"))]:
-        if not path.exists():
-            continue
-        text = path.read_text()
-        new = _LINK.sub(lambda m: m.group(1) + target, text)
-        if new != text:
-            path.write_text(new)
-            changed.append(path)
-    return changed
-
-
-def _is_graded(cell: dict) -> bool:
-    return "nbval-check-output" in cell.get("metadata", {}).get("tags", [])
-
-
-def clean_notebook(notebook: Path | str, graded_from: Path | str | None = None) -> int:
-    """Strip outputs from every cell except graded ones (``nbval-check-output``), in place.
-
-    Notebooks are committed without outputs, except graded check cells, whose
-    stored ``PASS`` lines are what nbval compares.
-
-    Args:
-        notebook: the ``.ipynb`` to clean.
-        graded_from: an executed copy (e.g. from ``python -m hdrlab course``);
-            graded cells take their outputs from the cell with the same source there.
-
-    Returns:
-        The number of graded cells whose outputs are stored.
-
-    Raises:
-        MissingFileError: a graded cell has no matching cell in ``graded_from``.
-    """
-    path = Path(notebook)
-    nb = json.loads(path.read_text())
-    executed = {}
-    if graded_from is not None:
-        for cell in json.loads(Path(graded_from).read_text())["cells"]:
-            executed["".join(cell.get("source", ""))] = cell
-    graded = 0
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        if not _is_graded(cell):
-            cell["outputs"], cell["execution_count"] = [], None
-            continue
-        graded += 1
-        if graded_from is not None:
-            source = "".join(cell["source"])
-            if source not in executed:
-                raise MissingFileError(describe("the graded cell in the executed copy", f"no cell with source {source!r}",
-                                                "Execute this same notebook, then clean it."))
-            # nbval only compares cells that were run, so graded cells keep their execution count
-            cell["outputs"], cell["execution_count"] = executed[source]["outputs"], executed[source]["execution_count"]
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    return graded
