@@ -143,7 +143,7 @@ class TestSamplePixels:
         with pytest.raises(DTypeError):
             sample_pixels(stack, 10, generator=0)
         with pytest.raises(DTypeError, match="255"):
-            sample_pixels((stack * 255).to(torch.uint8), 10)
+            sample_pixels((stack * 255).to(torch.int32), 10)
         with pytest.raises(ShapeError):
             sample_pixels(stack[None], 10)
 
@@ -328,8 +328,6 @@ class TestRecoverDebevec:
             recover_debevec(stack, times - times[2])  # non-positive
         with pytest.raises(ExposureError):
             recover_debevec(stack, times[:-1])
-        with pytest.raises(DTypeError, match="255"):
-            recover_debevec((stack * 255).round().to(torch.uint8), times)
         with pytest.raises(DTypeError, match="65535"):
             recover_debevec((stack * 65535).round().to(torch.int32), times)
         with pytest.raises(ShapeError):
@@ -348,6 +346,44 @@ class TestRecoverDebevec:
             recover_debevec(stack, times, samples=63)  # 63 * 4 < 256
         with pytest.raises(RangeError):
             recover_debevec(stack, times, smoothness=0.0)
+
+    def test_integer_stacks_equal_the_float_path(self, lognormal):
+        """uint8 codes (and 10-bit codes in uint16 with bits=10) give the float stack's g exactly."""
+        stack, times = bracket(lognormal, "film-soft")
+        codes = (stack * 255).round().to(torch.uint8)
+        assert torch.equal(recover_debevec(codes, times, generator=seeded()),
+                           recover_debevec(stack, times, generator=seeded()))
+        assert torch.equal(recover_debevec(codes, times, sampling="quantile", generator=seeded()),
+                           recover_debevec(stack, times, sampling="quantile", generator=seeded()))
+        stack10, times10 = bracket(lognormal, "film-soft", bits=10)
+        codes10 = (stack10 * 1023).round().to(torch.uint16)
+        assert torch.equal(recover_debevec(codes10, times10, bits=10, generator=seeded()),
+                           recover_debevec(stack10, times10, bits=10, generator=seeded()))
+        assert torch.equal(recover_robertson(codes10, times10, bits=10), recover_robertson(stack10, times10, bits=10))
+
+    def test_integer_exceptions(self, srgb_stack):
+        stack, times = srgb_stack
+        codes = (stack * 255).round()
+        with pytest.raises(ChoiceError, match="uint16"):
+            recover_debevec(codes.to(torch.uint16), times)  # uint16 without bits
+        with pytest.raises(ChoiceError, match="uint8"):
+            recover_debevec(codes.to(torch.uint8), times, bits=10)
+        with pytest.raises(RangeError, match="<= 1023"):
+            recover_debevec(codes.to(torch.int32).mul(8).to(torch.uint16), times, bits=10)  # codes up to 2040
+        with pytest.raises(DTypeError):
+            recover_debevec(codes.to(torch.int64), times)
+        with pytest.raises(DTypeError):
+            recover_debevec(codes.bool(), times)
+
+    def test_chunked_value_check_finds_one_bad_value(self, srgb_stack, monkeypatch):
+        """The value check runs in chunks on the workers: a single NaN or 1.5 anywhere is still found."""
+        stack, times = srgb_stack
+        monkeypatch.setattr(crf, "_CHECK_CODES", 1000)
+        for bad in (float("nan"), 1.5, -0.25):
+            spoiled = stack.clone()
+            spoiled[3, 2, 40, 77] = bad
+            with pytest.raises(RangeError, match="NaN" if bad != bad else r"\[0, 1\]"):
+                recover_debevec(spoiled, times)
 
     @pytest.mark.parametrize("value", [0.0, 1.0])
     def test_nothing_to_fit(self, srgb_stack, value):
@@ -404,7 +440,9 @@ class TestRecoverRobertson:
         with pytest.raises(ExposureError):
             recover_robertson(stack, times.flip(0))
         with pytest.raises(DTypeError, match="255"):
-            recover_robertson((stack * 255).round().to(torch.uint8), times)
+            recover_robertson((stack * 255).round().to(torch.int16), times)
+        with pytest.raises(ChoiceError, match="uint16"):
+            recover_robertson((stack * 255).round().to(torch.uint16), times)
         with pytest.raises(RangeError):
             recover_robertson(stack, times, iterations=0)
         with pytest.raises(DTypeError):

@@ -188,7 +188,7 @@ class TestMergeDebevec:
         _, stack, times = brackets(size=8, evs=(-2.0, 0.0, 2.0))
         g, _ = true_g("srgb")
         with pytest.raises(DTypeError, match="255"):
-            merge_debevec((stack * 255).round().to(torch.uint8), times, g)
+            merge_debevec((stack * 255).round().to(torch.int32), times, g)
         with pytest.raises(DTypeError):
             merge_debevec(stack.numpy(), times, g)
         with pytest.raises(DTypeError):
@@ -229,6 +229,62 @@ class TestMergeDebevec:
             merge_debevec(stack, times * 1e-40, g)
         with pytest.raises(ChoiceError):
             merge_debevec(stack, times, g, weight="triangle")
+
+    def test_integer_stacks_equal_the_float_path(self):
+        """uint8 codes, and 12-bit codes in uint16 with bits=12, merge exactly as their float stacks."""
+        _, stack, times = brackets("film-soft", batch=(2,), size=32)
+        g, _ = true_g("film-soft")
+        codes = (stack * 255).round().to(torch.uint8)
+        assert torch.equal(merge_debevec(codes, times, g), merge_debevec(stack, times, g))
+        radiance = scene(3, 32)
+        stack12, times12 = simulate_brackets(radiance, list(EVS), "film-soft", unit="ev", bits=12)
+        g12, _ = true_g("film-soft", bits=12)
+        codes12 = (stack12 * 4095).round().to(torch.uint16)
+        assert torch.equal(merge_debevec(codes12, times12, g12, bits=12), merge_debevec(stack12, times12, g12))
+
+    def test_integer_stack_known_values(self):
+        """Clipped codes follow the same rule; a mid code votes g(z) - ln t (2 frames x 3 pixels)."""
+        g = torch.linspace(-5.0, 0.5, 256).expand(3, 256)
+        frames = torch.tensor([[0, 255, 128], [0, 255, 128]], dtype=torch.uint8)
+        stack = frames.view(2, 1, 1, 3).expand(2, 3, 1, 3)
+        hdr = merge_debevec(stack, torch.tensor([0.5, 2.0]), g)[0, 0]
+        expected = [math.exp(float(g[0, 1]) - math.log(2.0)), math.exp(float(g[0, 255]) - math.log(0.5)),
+                    math.exp(float(g[0, 128]))]  # ln t averages to 0 over the two equal weights
+        assert hdr.tolist() == pytest.approx(expected, rel=1e-6)
+
+    def test_large_stacks_are_chunked_consistently(self, monkeypatch):
+        """Chunks shared among the workers give the result of one block (any chunk size)."""
+        import hdrlab.imaging.merge as merge_module
+
+        _, stack, times = brackets("srgb", size=64)
+        g, _ = true_g("srgb")
+        whole = merge_debevec(stack, times, g)
+        monkeypatch.setattr(merge_module, "_BLOCK_CODES", 3 * 5 * 97)  # 97 pixels a chunk, ~43 chunks
+        assert torch.equal(merge_debevec(stack, times, g), whole)
+        assert torch.equal(merge_debevec((stack * 255).round().to(torch.uint8), times, g), whole)
+
+    def test_integer_exceptions(self):
+        _, stack, times = brackets(size=8, evs=(-2.0, 0.0, 2.0))
+        g, _ = true_g("srgb")
+        codes = (stack * 255).round()
+        with pytest.raises(ChoiceError, match="uint16"):
+            merge_debevec(codes.to(torch.uint16), times, g)  # uint16 without bits
+        with pytest.raises(ChoiceError, match="float stack"):
+            merge_debevec(stack, times, g, bits=8)  # a float stack takes its codes from g
+        with pytest.raises(ChoiceError):
+            merge_debevec(codes.to(torch.uint8), times, g, bits=12)  # uint8 holds 8-bit codes
+        with pytest.raises(ChoiceError):
+            merge_debevec(codes.to(torch.uint16), times, g, bits=9)
+        with pytest.raises(ShapeError, match="12-bit"):
+            merge_debevec(codes.to(torch.uint16), times, g, bits=12)  # g has 256 codes, not 4096
+        g12, _ = true_g("srgb", bits=12)
+        with pytest.raises(ShapeError):
+            merge_debevec(codes.to(torch.uint8), times, g12)  # uint8 codes need a (3, 256) g
+        too_high = codes.to(torch.int32).mul(16).index_fill_(-1, torch.tensor([2]), 4096).to(torch.uint16)
+        with pytest.raises(RangeError, match="4096"):
+            merge_debevec(too_high, times, g12, bits=12)
+        with pytest.raises(DTypeError):
+            merge_debevec(codes.to(torch.int16), times, g)
 
     @CUDA
     def test_cuda_matches_cpu(self):

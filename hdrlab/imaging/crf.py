@@ -48,15 +48,19 @@ Taught in: notebooks/00_getting_started.ipynb, notebooks/01_camera_pipeline_debe
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import torch
 
 from hdrlab.errors import ChoiceError, DTypeError, ExposureError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import srgb_decode, srgb_encode
-from hdrlab.validate import as_float_tensor, check_ldr, check_nonnegative, check_positive, check_stack, check_tensor
+from hdrlab.validate import as_float_tensor, check_exposure_times, check_nonnegative, check_positive, check_tensor
 
 __all__ = [
     "BIT_DEPTHS",
@@ -458,40 +462,183 @@ def _weight_lut64(kind: str, bits: int) -> torch.Tensor:
     return weights
 
 
-def _check_ldr_stack(stack: object, times: torch.Tensor | None = None) -> torch.Tensor:
-    """Validate one LDR stack ``(N, 3, H, W)`` (and its times), one pass over the pixels."""
-    if isinstance(stack, torch.Tensor) and not stack.is_floating_point():
-        raise DTypeError(
-            describe("an LDR stack of floats in [0, 1]", f"dtype {stack.dtype}",
-                     "Scale integer codes first: stack.float() / 255 for 8-bit images (uint8), "
-                     "stack.float() / 65535 for 16-bit ones.")
-        )
-    if times is None:
-        check_ldr(stack, "exposure stack")
+# --- CPU work sharing that stays fast on a busy machine ------------------------------------------
+#
+# torch runs each CPU op as one OpenMP fork-join over its intra-op threads. When another process keeps
+# the cores busy, a region waits for its slowest thread, and a thread that lost its core waits up to a
+# scheduler time slice (several ms) even for a tiny op: the recover + merge path, ~100 such regions,
+# became 3-5x slower (30x under heavy load) while every op slowed alike. Instead, the CPU work of the
+# recovery and the merge runs on a private pool of worker threads, one per torch intra-op thread, each
+# running torch single-threaded (no fork-join at all): big passes are cut into chunks the workers take
+# as they come free (a descheduled worker delays one chunk, not every op), small serial steps run as
+# one task. torch ops release the GIL, so the workers run in parallel.
+
+_POOL_LOCK = threading.Lock()
+_POOL: dict[str, Any] = {}  # key (pid, workers) -> executor, and the thread-local "inside a worker" flag
+_IN_WORKER = threading.local()
+
+
+def _mark_worker(barrier: threading.Barrier) -> None:
+    """Pool initialiser: this thread runs torch single-threaded; waits until every worker is initialised."""
+    torch.get_num_threads()  # torch sets a thread's count from the process default on its first use: do it now
+    torch.set_num_threads(1)  # then this thread's OpenMP/MKL count (and, for a moment, the process default)
+    _IN_WORKER.active = True
+    barrier.wait()
+
+
+def _worker_pool() -> ThreadPoolExecutor | None:
+    """The process's pool of single-threaded torch workers (``torch.get_num_threads()`` of them).
+
+    None when torch uses one thread, or when called from a worker (the work then runs inline).
+    Re-created after a fork (threads do not survive it) and when the thread count changes.
+    """
+    workers = torch.get_num_threads()
+    if workers == 1 or getattr(_IN_WORKER, "active", False):
+        return None
+    key = (os.getpid(), workers)
+    with _POOL_LOCK:
+        if _POOL.get("key") != key:
+            barrier = threading.Barrier(workers)
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="hdrlab-cpu")
+            for started in [pool.submit(_mark_worker, barrier) for _ in range(workers)]:
+                started.result()  # the barrier makes each of them a distinct thread
+            torch.set_num_threads(workers)  # the process default back (the workers keep 1: it is per thread)
+            _POOL.update(key=key, pool=pool)
+        return _POOL["pool"]
+
+
+def _on_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on one single-threaded worker (inline on a 1-thread torch or a worker)."""
+    pool = _worker_pool()
+    return fn(*args) if pool is None else pool.submit(fn, *args).result()
+
+
+def _map_chunks(fn: Callable[[int, int], Any], total: int, chunk: int) -> list[Any]:
+    """``[fn(start, stop) for consecutive chunks of range(total)]``, the chunks shared among the workers."""
+    bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    pool = _worker_pool()
+    if pool is None or len(bounds) == 1:
+        return [fn(*bound) for bound in bounds]
+    return list(pool.map(lambda bound: fn(*bound), bounds))
+
+
+# --- stacks of floats or integer codes ------------------------------------------------------------
+
+_CODE_DTYPES = (torch.uint8, torch.uint16)
+_CHECK_CODES = 1 << 20  # values per chunk of the value check
+
+
+def _stack_bits(stack: torch.Tensor, bits: object, float_default: int | None) -> int | None:
+    """The bit depth of the stack's codes, with typed errors for impossible combinations.
+
+    uint8: 8 (``bits`` None or 8); uint16: ``bits``, required (a 12-bit raw file is stored in
+    uint16); float: ``bits``, or ``float_default`` when None; with ``float_default=None`` a float
+    stack takes no ``bits`` and gets None.
+    """
+    if stack.is_floating_point():
+        if float_default is None:
+            if bits is not None:
+                raise ChoiceError(describe("bits=None for a float stack", f"bits={bits!r}",
+                                           "g's length (3, 2**bits) gives the codes of a float stack; bits "
+                                           "describes integer stacks (uint16) only."))
+            return None
+        bits = float_default if bits is None else bits
+        check_bit_depth(bits)
+        return bits  # type: ignore[return-value]
+    if stack.dtype not in _CODE_DTYPES:
+        raise DTypeError(describe("an exposure stack of floats in [0, 1], uint8 codes or uint16 codes (with bits)",
+                                  f"dtype {stack.dtype}", "Convert with stack.to(torch.uint16) (codes < 65536), "
+                                  "or scale to floats: stack.float() / 255 (8-bit), stack.float() / 65535 (16-bit)."))
+    if stack.dtype == torch.uint8:
+        if bits not in (None, 8):
+            raise ChoiceError(describe("bits=None or 8 for a uint8 stack", f"bits={bits!r}",
+                                       "uint8 holds 8-bit codes; pass higher bit depths as uint16."))
+        return 8
+    if bits is None:
+        raise ChoiceError(describe("bits (the codes' bit depth, e.g. 12 for 12-bit raw) for a uint16 stack",
+                                   "bits=None", f"Pass bits= one of {BIT_DEPTHS}: uint16 is only the container."))
+    check_bit_depth(bits)
+    return bits  # type: ignore[return-value]
+
+
+def _check_layout(stack: object) -> torch.Tensor:
+    """DTypeError unless a tensor; ShapeError unless ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` with H, W >= 1."""
+    if not isinstance(stack, torch.Tensor):
+        raise DTypeError(describe("the exposure stack as a torch.Tensor", type(stack).__name__,
+                                  "Convert with torch.from_numpy(array).permute(...) to (N, 3, H, W)."))
+    if stack.dim() not in (4, 5) or stack.shape[-3] != 3 or stack.shape[-2] < 1 or stack.shape[-1] < 1:
+        raise ShapeError(describe("an exposure stack of shape (N, 3, H, W) or (B, N, 3, H, W)",
+                                  f"shape {tuple(stack.shape)}",
+                                  "Stack RGB frames channels first along a new dim: torch.stack(frames)."))
+    return stack
+
+
+def _value_error(low: float, high: float, levels: int, integer: bool) -> RangeError:
+    """The RangeError of a stack whose values (extremes ``low``, ``high``; NaN included) are out of range."""
+    if integer:
+        return RangeError(describe(f"codes <= {levels - 1} ({int(math.log2(levels))}-bit)", f"a code {int(high)}",
+                                   "Pass the bit depth the data has (bits=16 for full-range uint16)."))
+    return RangeError(describe("exposure stack values in [0, 1]", f"values in [{low:.4g}, {high:.4g}] (NaN included)",
+                               "Pass 8-bit codes as uint8 (or scale them by 1/255; 16-bit: uint16 with bits, or "
+                               "1/65535), and tone map HDR data before treating it as LDR."))
+
+
+def _chunk_extremes(values: torch.Tensor, levels: int) -> tuple[float, float] | None:
+    """``(low, high)`` of a chunk when a value is out of range (NaN counts), else None."""
+    if values.dtype == torch.uint8 and levels >= 256:
+        return None
+    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64, torch.uint16):
+        array = values.detach().numpy()  # NumPy's min and max: 3x faster than torch.aminmax on strided chunks
+        low, high = float(array.min()), float(array.max())  # NaN propagates into both
+    elif values.is_floating_point():
+        low, high = (float(v) for v in torch.aminmax(values.detach()))
     else:
-        check_stack(stack, times)
-    assert isinstance(stack, torch.Tensor)
+        low, high = 0.0, float(values.int().amax())  # uint16 has no max of its own
+    if values.is_floating_point():
+        return None if 0 <= low and high <= 1 else (low, high)  # NaN fails both comparisons
+    return None if high < levels else (low, high)
+
+
+def _check_values(stack: torch.Tensor, levels: int) -> None:
+    """RangeError unless float values lie in [0, 1] (no NaN) or integer codes are ``< levels``; one chunked pass."""
+    flat = stack.detach().reshape(-1)
+    chunk = _CHECK_CODES if flat.device.type == "cpu" else max(flat.numel(), 1)
+    found = [e for e in _map_chunks(lambda a, b: _chunk_extremes(flat[a:b], levels), flat.numel(), chunk) if e]
+    if found:
+        low, high = min(e[0] for e in found), max(e[1] for e in found)
+        nan = next((e for e in found if math.isnan(e[0]) or math.isnan(e[1])), None)
+        raise _value_error(*(nan or (low, high)), levels, not stack.is_floating_point())
+
+
+def _check_ldr_stack(stack: object, times: torch.Tensor | None = None, bits: object = None) -> tuple[torch.Tensor, int]:
+    """Validate one stack ``(N, 3, H, W)`` of floats in [0, 1] or integer codes (and its times); return it and bits."""
+    stack = _check_layout(stack)
+    bits = _stack_bits(stack, bits, float_default=8)
+    assert bits is not None
     if stack.dim() != 4:
         raise ShapeError(
             describe("one exposure stack of shape (N, 3, H, W)", f"shape {tuple(stack.shape)}",
                      "Recover the response of one bracket at a time: pass stack[b] and times[b].")
         )
-    return stack
+    if times is not None:
+        check_exposure_times(times, n=stack.shape[0])
+    _check_values(stack, 2**bits)
+    return stack, bits
 
 
-def _check_recovery_inputs(stack: object, times: object, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated ``(stack, ln times)``: ``N >= 2`` exposures, times ``(N,)``; ln times float64 on CPU."""
-    check_bit_depth(bits)
+def _check_recovery_inputs(stack: object, times: object, bits: object) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validated ``(stack, ln times, bits)``: ``N >= 2`` exposures, times ``(N,)``; ln times float64 on CPU."""
     times = times if isinstance(times, torch.Tensor) else as_float_tensor(times, "exposure times")
-    stack = _check_ldr_stack(stack, times)
+    check_tensor(times, "exposure times")
     if times.dim() != 1:
         raise ShapeError(describe("exposure times of shape (N,)", f"shape {tuple(times.shape)}", "Pass times[b]."))
+    stack, bits = _check_ldr_stack(stack, times, bits)
     if stack.shape[0] < 2:
         raise ExposureError(
             describe("at least 2 exposures", f"{stack.shape[0]}",
                      "A response is recovered by comparing exposures of the same pixels: bracket the scene.")
         )
-    return stack, times.detach().cpu().double().log()
+    return stack, times.detach().cpu().double().log(), bits
 
 
 def _check_int(value: object, name: str, low: int, high: float = math.inf) -> None:
@@ -503,7 +650,9 @@ def _check_int(value: object, name: str, low: int, high: float = math.inf) -> No
 
 
 def _codes(values: torch.Tensor, bits: int) -> torch.Tensor:
-    """Integer codes ``round(x * (2**bits - 1))`` of LDR values, same shape, long."""
+    """Integer codes ``round(x * (2**bits - 1))`` of LDR values (integer stacks: the values), same shape, long."""
+    if not values.is_floating_point():
+        return values.detach().long()
     return torch.round(values.detach().double() * (2**bits - 1)).long()
 
 
@@ -548,16 +697,18 @@ def _stratified(height: int, width: int, count: int, generator: torch.Generator 
     return (y * width + x).flatten()
 
 
-def _quantile(stack: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:
+def _quantile(stack: torch.Tensor, count: int, generator: torch.Generator | None, bits: int) -> torch.Tensor:
     """Pixels at the quantiles ``(k + 1/2) / count`` of the middle exposure's intensity; flat indices on CPU."""
-    intensity = stack[stack.shape[0] // 2].cpu().mean(dim=0).flatten()  # on the CPU: same ranks on every device
+    frame = stack[stack.shape[0] // 2].cpu()  # on the CPU: same ranks on every device
+    frame = frame if frame.is_floating_point() else frame.float() / (2**bits - 1)  # the float stack's values
+    intensity = frame.mean(dim=0).flatten()
     shuffle = _draw((intensity.numel(),), generator, permutation=True)  # ties in random order
     order = shuffle[intensity[shuffle].argsort(stable=True)]
     ranks = ((torch.arange(count, dtype=torch.float64) + 0.5) * intensity.numel() / count).long()
     return order[ranks]
 
 
-def _sample(stack: torch.Tensor, count: int, method: str, generator: torch.Generator | None) -> torch.Tensor:
+def _sample(stack: torch.Tensor, count: int, method: str, generator: torch.Generator | None, bits: int) -> torch.Tensor:
     """:func:`sample_pixels` on an already validated stack."""
     if method not in SAMPLING_METHODS:
         raise ChoiceError(describe(f"a sampling method in {SAMPLING_METHODS}", repr(method),
@@ -566,7 +717,7 @@ def _sample(stack: torch.Tensor, count: int, method: str, generator: torch.Gener
     _check_int(count, "count", 1, height * width)
     if method == "stratified":
         return _stratified(height, width, count, generator).to(stack.device)
-    return _quantile(stack, count, generator).to(stack.device)
+    return _quantile(stack, count, generator, bits).to(stack.device)
 
 
 def sample_pixels(
@@ -592,7 +743,7 @@ def sample_pixels(
     (512: 95-98 %; measured on three scenes, 5 exposures).
 
     Args:
-        stack: ``(N, 3, H, W)`` LDR exposure stack, float in [0, 1], CPU or GPU.
+        stack: ``(N, 3, H, W)`` LDR exposure stack: float in [0, 1], uint8 codes (or uint16 codes < 65536), CPU or GPU.
         count: pixels wanted, ``1 <= count <= H * W``; ``"quantile"`` returns
             exactly ``count``, ``"stratified"`` ``rows * cols``.
         method: one of :data:`SAMPLING_METHODS`.
@@ -603,7 +754,7 @@ def sample_pixels(
 
     Raises:
         ChoiceError: unknown ``method``.
-        DTypeError: integer stack (scale it to [0, 1] first), non-int ``count``, bad ``generator``.
+        DTypeError: a stack neither float nor uint8/uint16, non-int ``count``, bad ``generator``.
         ShapeError: stack not ``(N, 3, H, W)``.
         RangeError: NaN or values outside [0, 1]; ``count`` outside ``[1, H * W]``.
 
@@ -620,7 +771,9 @@ def sample_pixels(
 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
-    return _sample(_check_ldr_stack(stack), count, method, generator)
+    uint16 = isinstance(stack, torch.Tensor) and stack.dtype == torch.uint16
+    stack, bits = _check_ldr_stack(stack, bits=16 if uint16 else None)  # any uint16 code ranks alike
+    return _sample(stack, count, method, generator, bits)
 
 
 def debevec_system(
@@ -762,7 +915,7 @@ def recover_debevec(
     stack: torch.Tensor,
     times: torch.Tensor,
     *,
-    bits: int = 8,
+    bits: int | None = None,
     samples: int | None = None,
     sampling: str = "stratified",
     smoothness: float | None = None,
@@ -811,10 +964,19 @@ def recover_debevec(
     over the range the bracket covers. Codes 0 and ``L - 1`` (clipped) get no
     data weight whatever ``weight`` is.
 
+    Integer stacks are read as they are (no float copy of the stack): uint8
+    frames straight from 8-bit files, or uint16 with ``bits`` (12-bit raw is
+    stored in uint16); their codes are the values. On the CPU the value check
+    runs in chunks and the solve as one task on hdrlab's single-threaded
+    workers, so a busy machine slows it down no more than its share of the
+    cores (see ``merge_debevec``'s Speed note).
+
     Args:
-        stack: ``(N, 3, H, W)`` LDR stack, float in [0, 1] (codes ``round(x * (2**bits - 1))``), CPU or GPU.
+        stack: ``(N, 3, H, W)`` LDR stack: float in [0, 1] (codes ``round(x * (2**bits - 1))``),
+            uint8 codes, or uint16 codes ``< 2**bits``; CPU or GPU.
         times: ``(N,)`` exposure times in seconds, strictly ascending, ``N >= 2``.
-        bits: bit depth of the codes, 8, 10 or 12 (the ``L x L`` solve takes ~5 s at 12 bits).
+        bits: bit depth of the codes, 8, 10 or 12 (the ``L x L`` solve takes ~5 s at 12 bits);
+            None: 8 for float and uint8 stacks; required for uint16 stacks.
         samples: pixels to sample, ``P (N - 1) >= L``; None for the default above.
         sampling: ``"stratified"`` or ``"quantile"`` (see :func:`sample_pixels`).
         smoothness: ``lambda > 0``; None for the default above.
@@ -828,12 +990,13 @@ def recover_debevec(
     Raises:
         ExposureError: fewer than 2 exposures; times non-positive, unsorted,
             duplicated, or not one per exposure.
-        DTypeError: integer stack (divide by 255 first), non-number smoothness, non-int samples.
+        DTypeError: a stack neither float nor uint8/uint16, non-number smoothness, non-int samples.
         ShapeError: stack not ``(N, 3, H, W)``, times not ``(N,)``.
-        RangeError: NaN or values outside [0, 1]; samples below Debevec's rule
+        RangeError: NaN or float values outside [0, 1]; uint16 codes ``>= 2**bits``; samples below Debevec's rule
             or above ``H * W``; smoothness not > 0; nothing to fit (no sampled
             pixel shows two different unclipped codes: all saturated or all black).
-        ChoiceError: unknown ``sampling`` or ``weight``; ``bits`` not 8, 10 or 12.
+        ChoiceError: unknown ``sampling`` or ``weight``; ``bits`` not 8, 10 or 12; a uint16 stack
+            without ``bits``; a uint8 stack with ``bits`` other than 8.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -844,6 +1007,9 @@ def recover_debevec(
         (torch.Size([3, 256]), [0.0, 0.0, 0.0])
         >>> round(response_error_stops(g, log_inverse_response("srgb")), 3)  # in stops
         0.003
+        >>> codes = (stack * 255).round().to(torch.uint8)  # the same frames as 8-bit codes
+        >>> torch.equal(recover_debevec(codes, times, generator=torch.Generator().manual_seed(0)), g)
+        True
 
     References:
         Debevec & Malik, "Recovering high dynamic range radiance maps from
@@ -851,7 +1017,7 @@ def recover_debevec(
 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
-    stack, log_times = _check_recovery_inputs(stack, times, bits)
+    stack, log_times, bits = _check_recovery_inputs(stack, times, bits)
     if bits > _DEBEVEC_MAX_BITS:
         raise ChoiceError(
             describe(f"bits <= {_DEBEVEC_MAX_BITS} for the Debevec solve", repr(bits),
@@ -869,11 +1035,17 @@ def recover_debevec(
                      f"Debevec's rule: P pixels in N exposures need P * (N - 1) >= L = {levels} codes (here "
                      f"N = {exposures}); sample more pixels, or take a larger image or more exposures.")
         )
-    index = _sample(stack, samples, sampling, generator)
-    smoothness = math.sqrt(index.numel() * exposures) * levels / 256 if smoothness is None else smoothness
+    return _on_worker(_solve_debevec, stack, log_times, bits, samples, sampling, smoothness, weights, generator)
+
+
+def _solve_debevec(stack: torch.Tensor, log_times: torch.Tensor, bits: int, samples: int, sampling: str,
+                   smoothness: float | None, weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Sample, build the reduced normal equations and solve them (:func:`recover_debevec` after its checks)."""
+    index = _sample(stack, samples, sampling, generator, bits)
+    smoothness = math.sqrt(index.numel() * stack.shape[0]) * 2**bits / 256 if smoothness is None else smoothness
     check_positive(smoothness, "smoothness")
-    codes = _codes(stack.flatten(2)[:, :, index], bits).permute(1, 2, 0).cpu()  # (3, P, N)
-    _check_informative(codes, levels, "sampled pixels")
+    codes = _codes(stack.flatten(2).index_select(2, index), bits).permute(1, 2, 0).cpu()  # (3, P, N)
+    _check_informative(codes, 2**bits, "sampled pixels")
     S, r = _debevec_reduced(codes, log_times, float(smoothness), weights)
     return _anchored(torch.cholesky_solve(r.unsqueeze(-1), torch.linalg.cholesky(S)).squeeze(-1), stack.device)
 
@@ -897,7 +1069,7 @@ def recover_robertson(
     stack: torch.Tensor,
     times: torch.Tensor,
     *,
-    bits: int = 8,
+    bits: int | None = None,
     weight: str = "gaussian",
     iterations: int = 30,
     tolerance: float = 1e-6,
@@ -938,9 +1110,11 @@ def recover_robertson(
     0.008 stops on the same data).
 
     Args:
-        stack: ``(N, 3, H, W)`` LDR stack, float in [0, 1] (codes ``round(x * (2**bits - 1))``), CPU or GPU.
+        stack: ``(N, 3, H, W)`` LDR stack: float in [0, 1] (codes ``round(x * (2**bits - 1))``),
+            uint8 codes, or uint16 codes ``< 2**bits``; CPU or GPU.
         times: ``(N,)`` exposure times in seconds, strictly ascending, ``N >= 2``.
-        bits: bit depth of the codes, one of :data:`BIT_DEPTHS`.
+        bits: bit depth of the codes, one of :data:`BIT_DEPTHS`; None: 8 for float and uint8
+            stacks; required for uint16 stacks.
         weight: a weight of :data:`hdrlab.imaging.weights.WEIGHTS`; ``"gaussian"``
             is close to the paper's Gaussian-like bump (OpenCV uses ``exp(-4 (2x - 1)**2)``).
         iterations: most rounds, ``>= 1``.
@@ -953,11 +1127,11 @@ def recover_robertson(
     Raises:
         ExposureError: fewer than 2 exposures; times non-positive, unsorted,
             duplicated, or not one per exposure.
-        DTypeError: integer stack (divide by 255 first); non-int iterations; non-number tolerance.
+        DTypeError: a stack neither float nor uint8/uint16; non-int iterations; non-number tolerance.
         ShapeError: stack not ``(N, 3, H, W)``, times not ``(N,)``.
         RangeError: NaN or values outside [0, 1]; ``iterations < 1``; negative
             tolerance; nothing to fit (no pixel shows two different unclipped codes).
-        ChoiceError: unknown ``weight`` or ``bits``.
+        ChoiceError: unknown ``weight`` or ``bits``; a uint16 stack without ``bits``.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -973,7 +1147,7 @@ def recover_robertson(
 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
-    stack, log_times = _check_recovery_inputs(stack, times, bits)
+    stack, log_times, bits = _check_recovery_inputs(stack, times, bits)
     _check_int(iterations, "iterations", 1)
     check_nonnegative(tolerance, "tolerance")
     levels, device = 2**bits, stack.device

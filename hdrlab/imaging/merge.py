@@ -16,7 +16,9 @@ Two ways to turn an exposure bracket into one image:
   pyramid. The result is a display-referred LDR image in [0, 1].
 
 Conventions (DESIGN §2): a stack is LDR float in [0, 1], ``(N, 3, H, W)`` or
-``(B, N, 3, H, W)``; times ``(N,)`` or ``(B, N)`` seconds, strictly ascending.
+``(B, N, 3, H, W)`` (:func:`merge_debevec` also takes uint8 codes, and uint16
+codes with ``bits``, from full-resolution files); times ``(N,)`` or ``(B, N)``
+seconds, strictly ascending.
 The inverse response ``g`` is ``(3, 2**bits)``: ``g[c, z] = ln(E t)`` of code
 ``z`` in channel ``c`` (natural log), usually anchored ``g[c, 2**(bits-1)] = 0``.
 Codes are ``z = floor(x * (2**bits - 1) + 0.5)`` with ``bits = log2(g.shape[-1])``
@@ -49,19 +51,21 @@ Taught in: notebooks/01_camera_pipeline_debevec.ipynb, notebooks/04_differentiab
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 
 from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
-from hdrlab.imaging.crf import BIT_DEPTHS, recover_debevec
+from hdrlab.imaging.crf import (BIT_DEPTHS, _check_layout, _chunk_extremes, _map_chunks, _stack_bits, _value_error,
+                                recover_debevec)
 from hdrlab.imaging.tonemap import luminance
 from hdrlab.imaging.weights import exposure_weight, weight_lut
-from hdrlab.validate import check_ldr, check_nonnegative, check_stack, check_tensor
+from hdrlab.validate import check_exposure_times, check_ldr, check_nonnegative, check_stack, check_tensor
 
 __all__ = ["merge_debevec", "piecewise_linear_lookup", "merge_debevec_differentiable", "synthesize_hdr",
            "mertens_fusion"]
 
-_BLOCK_CODES = 1 << 19  # codes per block on CPU: ~8 MB of temporaries (no page-fault storms), few parallel regions
+_BLOCK_CODES = 1 << 19  # codes per chunk on the CPU: ~8 MB of temporaries per worker, few ops per pixel
 _LOG_FLOAT32_MAX = math.log(torch.finfo(torch.float32).max)  # ~88.7: exp() of more is inf
 _FUSION_EPS = 1e-12  # added to every fusion weight, as OpenCV does: flat, grey, clipped pixels get equal weights
 _BINOMIAL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # Burt & Adelson's 5-tap generating kernel (a = 0.375)
@@ -146,6 +150,20 @@ def _vote_table(g: torch.Tensor, w_lut: torch.Tensor, log_t: torch.Tensor) -> to
     return torch.stack([votes, w_lut.expand_as(votes)], dim=-1).view(torch.int64).flatten()
 
 
+def _sum_frames(x: torch.Tensor, dim: int, inplace: bool = False) -> torch.Tensor:
+    """``x.sum(dim)`` added frame after frame, in order: the same bits however the pixels are chunked.
+
+    (``torch.sum`` vectorises differently for different row lengths, so its last bit depends on the
+    chunk; :func:`merge_debevec` and :func:`merge_debevec_differentiable` both sum this way and agree
+    exactly.) ``inplace`` accumulates into a fresh tensor with in-place adds (no autograd).
+    """
+    frames = x.unbind(dim)
+    total = frames[0] + frames[1]
+    for frame in frames[2:]:
+        total = total.add_(frame) if inplace else total + frame
+    return total
+
+
 def _clipped_log_radiance(
     z: torch.Tensor, g_top: torch.Tensor, g_low: torch.Tensor, log_t: torch.Tensor
 ) -> torch.Tensor:
@@ -161,21 +179,55 @@ def _clipped_log_radiance(
 
 
 def _merge_block(x: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, out: torch.Tensor) -> None:
-    """Write E of one block into ``out`` ``(3, m)``; ``x`` ``(N, 3, m)`` LDR values."""
+    """Write E of one block into ``out`` ``(3, m)``; ``x`` ``(N, 3, m)`` LDR values or integer codes."""
     n, levels = x.shape[0], g.shape[-1]
     offsets = torch.arange(n * 3, dtype=torch.int32, device=x.device).view(n, 3, 1) * levels  # each frame's table
-    gathered = table.index_select(0, _codes(x, levels).add_(offsets).flatten())
-    votes, weights = gathered.view(torch.float32).view(n, 3, -1, 2).sum(0).unbind(-1)
+    if x.is_floating_point():
+        z = _codes(x, levels).add_(offsets)
+    else:  # uint8 + int32 promotes to int32 in one pass; uint16 does not promote
+        z = torch.add(x, offsets) if x.dtype == torch.uint8 else x.int().add_(offsets)
+    gathered = table.index_select(0, z.flatten())
+    votes, weights = _sum_frames(gathered.view(torch.float32).view(n, 3, -1, 2), 0, inplace=True).unbind(-1)
     torch.div(votes, weights, out=out)
     if not weights.all():
         channel, pixel = (weights == 0).nonzero().unbind(1)
-        z = _codes(x[:, channel, pixel], levels)
-        out[channel, pixel] = _clipped_log_radiance(z, g[channel, -1], g[channel, 1], log_t[:, None])
+        codes = z[:, channel, pixel] - offsets[:, channel, 0]
+        out[channel, pixel] = _clipped_log_radiance(codes, g[channel, -1], g[channel, 1], log_t[:, None])
     out.exp_()
 
 
+def _merge_chunk(planes: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, out: torch.Tensor,
+                 start: int, stop: int) -> tuple[float, float] | None:
+    """Merge pixels ``start:stop`` of ``planes`` ``(N, 3, P)`` into ``out`` ``(3, P)``; their extremes if out of range."""
+    x = planes[:, :, start:stop]
+    levels = g.shape[-1]
+    bad = _chunk_extremes(x, levels)
+    if bad is None:
+        _merge_block(x, table, g, log_t, out[:, start:stop])
+    return bad
+
+
+def _check_code_stack(stack: object, times: object, bits: object) -> tuple[int, int | None]:
+    """Validate a float or integer stack's layout and its times (values are checked while merging); (N, bits)."""
+    stack = _check_layout(stack)
+    code_bits = _stack_bits(stack, bits, float_default=None)
+    if stack.shape[-4] < 2:
+        raise ShapeError(
+            describe("a stack of N >= 2 exposures", f"N = {stack.shape[-4]} (shape {tuple(stack.shape)})",
+                     "One frame needs no merge: linearise it with hdrlab.imaging.camera.linearize(ldr, crf) / t.")
+        )
+    check_exposure_times(times, n=stack.shape[-4])
+    assert isinstance(times, torch.Tensor)
+    if times.dim() == 2 and (stack.dim() == 4 or times.shape[0] != stack.shape[0]):
+        raise ShapeError(describe(f"times of shape ({stack.shape[-4]},), or one row per stack of a (B, N, 3, H, W) "
+                                  "batch", f"shape {tuple(times.shape)} for a stack of shape {tuple(stack.shape)}",
+                                  "For one stack pass times[b]; for a batch, one row per stack or a shared (N,)."))
+    return stack.shape[-4], code_bits
+
+
 @torch.no_grad()
-def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, weight: str = "hat") -> torch.Tensor:
+def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, weight: str = "hat",
+                  bits: int | None = None) -> torch.Tensor:
     """Merge an exposure stack into radiance with a known inverse response (Debevec & Malik, eq. 6).
 
     Per pixel and channel, with codes ``z_j`` and weights ``w`` (a
@@ -203,16 +255,31 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
     the mean of its three channels' triangle weights ``min(z, 255 - z) + 1``
     (never zero, so clipped codes still vote) and supports 8-bit input only.
 
+    **Integer stacks** (full-resolution brackets): uint8 frames as read from
+    8-bit files, or uint16 with ``bits`` (e.g. 12-bit raw), are merged from
+    their codes directly, with no float copy of the stack: a 7-frame 24 MP
+    bracket needs its 0.5 GB of codes, the 0.3 GB float32 output and a few MB
+    per worker. The result equals the float path's on ``codes / (2**bits - 1)``
+    bit for bit.
+
     Speed: int32 codes index one small table whose entries pack the pair (vote,
     weight) of every frame, channel and code, so a block of pixels needs a single
-    gather and one sum over frames, in float32; blocks of ~2**19 codes keep the
-    temporaries small (no ``(N, 3, H, W)`` float intermediates). Not
-    differentiable: codes are integers and it runs under ``torch.no_grad``;
+    gather and a sum over frames (frame after frame, so the bits do not depend
+    on the blocking), in float32; blocks of ~2**19 codes keep the temporaries
+    small. The value check is fused into the same pass. On the CPU the blocks
+    are shared among hdrlab's worker threads (one per torch thread, each running
+    torch single-threaded, taking blocks as they come free): on a machine where
+    another process keeps the cores busy, torch's per-op fork-join would wait for
+    descheduled threads at every op (3-30x slower); the workers slow down only
+    by their share of the cores (~2x against one busy training process on 2
+    cores, ``benchmarks/debevec_vs_opencv.py --load``). Not differentiable:
+    codes are integers and it runs under ``torch.no_grad``;
     :func:`merge_debevec_differentiable` is the same merge as a trainable layer.
 
     Args:
-        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
-            float32 (or float64), N >= 2, CPU or GPU.
+        stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` frames, N >= 2, CPU or GPU:
+            LDR floats in [0, 1] (float32 or float64), uint8 codes, or uint16
+            codes ``< 2**bits``.
         times: exposure times in seconds, ``(N,)`` shared or ``(B, N)`` per
             stack, > 0, strictly ascending.
         g: ``(3, 2**bits)`` float inverse response ``ln(E t)`` per channel and
@@ -220,21 +287,26 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
             :data:`hdrlab.imaging.crf.BIT_DEPTHS`.
         weight: a name in :data:`hdrlab.imaging.weights.WEIGHTS` (``"hat"``:
             Debevec & Malik's tent).
+        bits: the codes' bit depth of a uint16 stack (required there; it must
+            match ``g``); None for float stacks (``g`` gives their codes) and
+            uint8 (8).
 
     Returns:
         ``(3, H, W)`` or ``(B, 3, H, W)`` float32 radiance ``E``, finite and
         ``>= 0``, on the stack's device, in the units fixed by ``g``'s anchor.
 
     Raises:
-        DTypeError: stack, times or g not floating tensors (uint8/uint16 frames:
-            divide by 255 / 65535 first).
+        DTypeError: stack neither float nor uint8/uint16; times or g not
+            floating tensors.
         ShapeError: stack not 4-D/5-D with 3 channels, N < 2, times' batch does
-            not match, g not ``(3, 2**bits)``.
+            not match, g not ``(3, 2**bits)`` (for integer stacks: not the
+            codes' ``2**bits``).
         ExposureError: times non-positive, non-finite, not strictly ascending,
             or not one per frame.
-        RangeError: stack values outside [0, 1] or NaN; g non-finite or so large
-            that radiance would overflow float32.
-        ChoiceError: unknown ``weight``.
+        RangeError: float values outside [0, 1] or NaN, uint16 codes ``>= 2**bits``;
+            g non-finite or so large that radiance would overflow float32.
+        ChoiceError: unknown ``weight``; a uint16 stack without ``bits``, a
+            float stack with ``bits``, a uint8 stack with ``bits`` other than 8.
 
     Example:
         >>> g = torch.linspace(-5.0, 0.5, 256).expand(3, 256)  # a toy response, g(255) = 0.5
@@ -243,6 +315,8 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
         >>> hdr = merge_debevec(stack, torch.tensor([0.01, 1.0]), g)
         >>> [round(v, 3) for v in hdr[0, 0].tolist()]  # black: e^(g(1) - ln 1); saturated: e^(g(255) - ln 0.01)
         [0.007, 164.872, 1.065]
+        >>> torch.equal(merge_debevec((stack * 255).to(torch.uint8), torch.tensor([0.01, 1.0]), g), hdr)  # 8-bit codes
+        True
 
     References:
         Debevec & Malik, "Recovering high dynamic range radiance maps from
@@ -250,10 +324,15 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
-    n = _check_stack(stack, times)
+    n, bits = _check_code_stack(stack, times, bits)
     log_t = times.detach().to(stack.device, torch.float32).log()
     _check_response(g, log_t)
-    w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device)
+    levels = g.shape[-1]
+    if not stack.is_floating_point() and levels != 2 ** (bits or 8):
+        raise ShapeError(describe(f"g of shape (3, {2 ** (bits or 8)}) for {bits or 8}-bit codes",
+                                  f"shape {tuple(g.shape)}", "Recover g at the stack's bit depth: "
+                                  "recover_debevec(stack, times, bits=bits)."))
+    w_lut = weight_lut(weight, int(math.log2(levels))).to(stack.device)
     g = g.detach().to(stack.device, torch.float32)
     height, width = stack.shape[-2:]
     planes = stack.reshape(-1, n, 3, height * width)
@@ -262,9 +341,12 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
     block = max(1, _BLOCK_CODES // (3 * n)) if stack.device.type == "cpu" else height * width
     for b in range(planes.shape[0]):
         table = _vote_table(g, w_lut, log_t[b])
-        for start in range(0, height * width, block):
-            window = slice(start, start + block)
-            _merge_block(planes[b, :, :, window], table, g, log_t[b], out[b, :, window])
+        merge = partial(_merge_chunk, planes[b], table, g, log_t[b], out[b])
+        bad = [extremes for extremes in _map_chunks(merge, height * width, block) if extremes is not None]
+        if bad:
+            nan = [e for e in bad if math.isnan(e[0]) or math.isnan(e[1])]
+            low, high = nan[0] if nan else (min(e[0] for e in bad), max(e[1] for e in bad))
+            raise _value_error(low, high, levels, not stack.is_floating_point())
     return out.reshape(*stack.shape[:-4], 3, height, width)
 
 
@@ -434,8 +516,8 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
     w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device, stack.dtype)
     g_z = piecewise_linear_lookup(planes, g.unsqueeze(1))  # (B, N, 3, P)
     w_z = piecewise_linear_lookup(planes, w_lut)
-    votes = (w_z * (g_z - log_t.view(batch, n, 1, 1))).sum(1)
-    weights = w_z.sum(1)
+    votes = _sum_frames(w_z * (g_z - log_t.view(batch, n, 1, 1)), 1)
+    weights = _sum_frames(w_z, 1)
     clipped = weights == 0
     log_e = votes / torch.where(clipped, 1.0, weights)
     if clipped.any():
