@@ -6,20 +6,26 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAST_LINE = re.compile(
-    r"^ratio_time=\d+\.\d{3} crf_err_hdrlab=\d+\.\d{4} crf_err_opencv=\d+\.\d{4} "
-    r"rad_err_hdrlab=\d+\.\d{4} rad_err_opencv=\d+\.\d{4}$"
-)
+SUMMARY = (r"ratio_time=\d+\.\d{3} crf_err_hdrlab=\d+\.\d{4} crf_err_opencv=\d+\.\d{4} "
+           r"rad_err_hdrlab=\d+\.\d{4} rad_err_opencv=\d+\.\d{4}")
+LAST_LINE = re.compile(rf"^{SUMMARY}( slowdown_loaded=\d+\.\d{{3}})?$")
+FRAMES_LINE = re.compile(rf"^frames=(3|5|16) {SUMMARY}$")
+FULLRES_LINE = re.compile(rf"^fullres {SUMMARY} peak_mb_hdrlab=\d+ peak_mb_opencv=\d+ peak_mb_limit=\d+$")
 
 
 def test_debevec_vs_opencv_quick_run():
-    command = [sys.executable, str(ROOT / "benchmarks" / "debevec_vs_opencv.py"), "--quick", "--repeats", "1"]
+    command = [sys.executable, str(ROOT / "benchmarks" / "debevec_vs_opencv.py"), "--quick", "--repeats", "1",
+               "--load", "--fullres", "--fullres-size", "300", "450"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    last = done.stdout.strip().splitlines()[-1]
-    assert LAST_LINE.match(last), last
-    errors = dict(item.split("=") for item in last.split())
+    lines = done.stdout.strip().splitlines()
+    assert LAST_LINE.match(lines[-1]) and "slowdown_loaded=" in lines[-1], lines[-1]
+    assert sorted(int(FRAMES_LINE.match(line).group(1)) for line in lines if FRAMES_LINE.match(line)) == [3, 5, 16]
+    assert len([line for line in lines if FULLRES_LINE.match(line)]) == 1
+    assert len([line for line in lines if "12-bit" in line]) == 1
+    errors = dict(item.split("=") for item in lines[-1].split())
     assert all(0 <= float(v) < 1 for k, v in errors.items() if k.startswith(("crf", "rad")))
+    assert float(errors["slowdown_loaded"]) > 0
 
 
 THROUGHPUT_LAST_LINE = re.compile(r"^ratio_best_vs_plain=\d+\.\d{3} expandnet_best=\S+ unet_best=\S+$")
