@@ -196,7 +196,7 @@ def main() -> None:
     ran = sum(s.runs for s in submissions)
     per_notebook = graded_s / ran
     plain_s = sum(r.wall_s for r in plain) / len(plain)
-    print(f"graded {len(submissions)} submissions ({ran} run) in {graded_s:.1f} s; gradebook {folder / 'gradebook.csv'}")
+    print(f"graded {len(submissions)} submissions ({ran} run) in {graded_s:.1f} s; see {folder / 'gradebook.csv'}")
     print(f"grade_s_per_notebook={per_notebook:.1f} notebook_quick_s={plain_s:.1f} ratio={per_notebook / plain_s:.2f}")
 
 

@@ -1,4 +1,4 @@
-"""hdrlab.course.grade: a class of tampered submissions, resource limits, and the teacher edition graded as a submission."""
+"""hdrlab.course.grade: a class of tampered submissions, resource limits, the teacher edition graded as a submission."""
 
 import csv
 import importlib.util

@@ -87,8 +87,8 @@ class TestSolutionRegions:
             releasing.release_notebook(teacher, "99_x")
 
     def test_a_leak_in_an_output_or_metadata_is_found(self):
-        teacher = {"cells": [{"cell_type": "code", "source": "def f():\n    # BEGIN SOLUTION\n    return 'the secret value'\n"
-                                                            "    # END SOLUTION", "metadata": {}}]}
+        region = "def f():\n    # BEGIN SOLUTION\n    return 'the secret value'\n    # END SOLUTION"
+        teacher = {"cells": [{"cell_type": "code", "source": region, "metadata": {}}]}
         for student in ({"cells": [{"outputs": [{"text": "    return 'the secret value'\n"}]}]},
                         {"metadata": {"note": "return 'the secret value'"}, "cells": []}):
             assert releasing.leaked_lines(teacher, student) == ["return 'the secret value'"]

@@ -19,7 +19,15 @@ Example:
 from hdrlab.course import grade, notebook, release, run
 from hdrlab.course.notebook import clean_notebook
 from hdrlab.course.release import relink
-from hdrlab.course.run import METRICS_MIME, NotebookResult, find_notebooks, format_table, record, run_course, run_notebook
+from hdrlab.course.run import (
+    METRICS_MIME,
+    NotebookResult,
+    find_notebooks,
+    format_table,
+    record,
+    run_course,
+    run_notebook,
+)
 
 __all__ = [
     "grade", "notebook", "release", "run", "METRICS_MIME", "NotebookResult", "record", "find_notebooks",

@@ -53,13 +53,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hdrlab.course import notebook as nbl
 from hdrlab.course import nbval_log
+from hdrlab.course import notebook as nbl
 from hdrlab.course.run import find_notebooks, kill_tree
 from hdrlab.errors import ChoiceError, HdrlabError, RangeError, describe
 
-__all__ = ["GradeRow", "Limits", "GRADEBOOK_COLUMNS", "exercise_names", "assemble", "grade_submission", "grade", "write_gradebook",
-           "format_summary"]
+__all__ = ["GradeRow", "Limits", "GRADEBOOK_COLUMNS", "exercise_names", "assemble", "grade_submission", "grade",
+           "write_gradebook", "format_summary"]
 
 #: The gradebook's columns, in order.
 GRADEBOOK_COLUMNS = ("submission", "chapter", "exercise", "kind", "result", "score", "reason")
@@ -198,11 +198,13 @@ def _run_nbval(graded: dict, chapter: str, limits: Limits, profile: str) -> tupl
         # the cell log plugin as the folder's conftest.py: the grading processes never import hdrlab (or torch)
         (work / "conftest.py").write_text(Path(nbval_log.__file__).read_text())
         log = work / "cells.jsonl"
-        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(work / "pytest.ini"), "--rootdir", str(work), "--nbval-lax", "--nbval-current-env",
+        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(work / "pytest.ini"),
+                       "--rootdir", str(work), "--nbval-lax", "--nbval-current-env",
                        "--nbval-cell-timeout", str(limits.cell_timeout_s), "--nbval-sanitize-with",
                        str(work / "sanitize.cfg"), str(notebook)]
         command = [sys.executable, "-c", _CAPPED, str(int(limits.memory_mb * 2**20)), *pytest_args]
-        env = dict(os.environ, HDRLAB_PROFILE=profile, PYDEVD_DISABLE_FILE_VALIDATION="1", **{nbval_log.LOG_VARIABLE: str(log)})
+        env = dict(os.environ, HDRLAB_PROFILE=profile, PYDEVD_DISABLE_FILE_VALIDATION="1",
+                   **{nbval_log.LOG_VARIABLE: str(log)})
         process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)
         stopped = ""

@@ -185,7 +185,8 @@ def _check_verdicts(checks: list[tuple[str, str, str]], edition: str) -> tuple[s
         want_pass = not (edition == "student" and kind == nbl.SCORED_ROLE)
         if text.startswith("PASS") != want_pass or not text.startswith(("PASS", "FAIL")):
             said = text.strip().splitlines()[0] if text.strip() else "nothing"
-            return tally, f"{kind} {name} printed {said!r}, expected {'PASS' if want_pass else 'FAIL'} in the {edition} edition"
+            wanted = "PASS" if want_pass else "FAIL"
+            return tally, f"{kind} {name} printed {said!r}, expected {wanted} in the {edition} edition"
     return tally, ""
 
 
