@@ -38,6 +38,7 @@ PUBLIC = {
                       "check_hybrid_beats_ldr", "check_upsampler_study"],
     "hdrlab.course": ["record", "run_course", "clean_notebook", "relink"],
     "hdrlab.errors": ["NonFiniteLossError"],
+    "hdrlab.course.colab": ["install_cell_source", "install_cell", "sync_install_cells", "COLAB_NEEDS", "LEARN2LEARN"],
     "hdrlab.train": ["fit", "FitResult", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "load_weights",
                      "read_run", "is_main_process", "distributed_info", "AMP_CHOICES", "PROGRESS_CHOICES", "METRICS_COLUMNS"],
     "hdrlab.data.datasets": ["DRTMO_EVS", "DRTMO_TIMES", "DRTMO_T_REF", "DEFAULT_CRFS", "SPLIT_SEED", "SceneCrops",
