@@ -413,6 +413,21 @@ class TestRecoverRobertson:
         g = recover_robertson(*bracket(lognormal, curve))
         assert response_error_stops(g, log_inverse_response(curve)) < ROBERTSON_TOL
 
+    def test_default_matches_opencv_accuracy(self):
+        """The default weight is OpenCV's: on a 2-EV bracket, its error is at most CalibrateRobertson's."""
+        cv2 = pytest.importorskip("cv2")
+        np = pytest.importorskip("numpy")
+        radiance = load_scene("blender_city", max_side=256)
+        stack, times = bracket(radiance, "film-soft", EQUAL_EV)
+        codes = (stack * 255).round().to(torch.uint8)
+        truth = log_inverse_response("film-soft")
+        ours = response_error_stops(recover_robertson(codes, times), truth)
+        frames = [np.ascontiguousarray(f.permute(1, 2, 0).numpy()[..., ::-1]) for f in codes]
+        response = cv2.createCalibrateRobertson().process(frames, times.numpy())
+        theirs = response_error_stops(torch.from_numpy(np.log(response[:, 0, ::-1].T.copy())), truth)
+        assert ours <= theirs + 1e-4
+        assert response_error_stops(recover_robertson(codes, times, weight="gaussian"), truth) > ours
+
     def test_iterations_improve(self, srgb_stack):
         truth = log_inverse_response("srgb")
         errors = [response_error_stops(recover_robertson(*srgb_stack, iterations=k), truth) for k in (1, 5, 30)]

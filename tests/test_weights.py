@@ -1,5 +1,7 @@
 """hdrlab.imaging.weights: exposure weights and their lookup tables."""
 
+import math
+
 import pytest
 import torch
 
@@ -29,7 +31,7 @@ class TestExposureWeight:
 
 
 def test_clipped_codes_get_no_weight():
-    for kind in ("hat", "trapezoid", "uniform"):
+    for kind in ("hat", "trapezoid", "uniform", "robertson"):
         assert exposure_weight(torch.tensor([0.0, 1.0]), kind).tolist() == [0.0, 0.0]
 
 
@@ -38,6 +40,9 @@ def test_known_values():
     assert exposure_weight(x, "hat").tolist() == pytest.approx([0.1, 0.5, 1.0])
     assert exposure_weight(x, "trapezoid").tolist() == pytest.approx([0.5, 1.0, 1.0])
     assert float(exposure_weight(torch.tensor(0.9), "gaussian")) == pytest.approx(0.1353, abs=1e-4)
+    e4 = math.exp(4)  # OpenCV's RobertsonWeights: exp(-(4 x - 2)^2), shifted and scaled to [0, 1]
+    assert float(exposure_weight(torch.tensor(0.75, dtype=torch.float64), "robertson")) == pytest.approx(
+        (e4 * math.exp(-1) - 1) / (e4 - 1))
 
 
 def test_bad_kind_and_dtype():

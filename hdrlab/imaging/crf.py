@@ -513,13 +513,17 @@ def _on_worker(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args) if pool is None else pool.submit(fn, *args).result()
 
 
+def _map_tasks(fn: Callable[..., Any], items: list[tuple[Any, ...]]) -> list[Any]:
+    """``[fn(*item) for item in items]``, the items shared among the workers (taken as they come free)."""
+    pool = _worker_pool()
+    if pool is None or len(items) == 1:
+        return [fn(*item) for item in items]
+    return list(pool.map(lambda item: fn(*item), items))
+
+
 def _map_chunks(fn: Callable[[int, int], Any], total: int, chunk: int) -> list[Any]:
     """``[fn(start, stop) for consecutive chunks of range(total)]``, the chunks shared among the workers."""
-    bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
-    pool = _worker_pool()
-    if pool is None or len(bounds) == 1:
-        return [fn(*bound) for bound in bounds]
-    return list(pool.map(lambda bound: fn(*bound), bounds))
+    return _map_tasks(fn, [(start, min(start + chunk, total)) for start in range(0, total, chunk)])
 
 
 # --- stacks of floats or integer codes ------------------------------------------------------------
@@ -1070,7 +1074,7 @@ def recover_robertson(
     times: torch.Tensor,
     *,
     bits: int | None = None,
-    weight: str = "gaussian",
+    weight: str = "robertson",
     iterations: int = 30,
     tolerance: float = 1e-6,
 ) -> torch.Tensor:
@@ -1098,16 +1102,18 @@ def recover_robertson(
     interpolated linearly from the nearest shown codes (constant beyond the
     darkest and brightest ones).
 
-    Accuracy (all 9 curves x 3 scenes, 5 exposures, 30 rounds): nothing
-    smooths ``g``, so with equal exposure steps the periodic ambiguity of
-    :func:`recover_debevec` stays in: 0.12 stops mean error with 2-EV steps
-    (OpenCV's ``CalibrateRobertson``: 0.09), against 0.023 with EVs
-    -4.5, -2, -0.5, 1.5, 3.5 (OpenCV: 0.014). The codes of each pixel's
-    longest unclipped exposure mostly re-estimate themselves (step 1 weighs
-    exposures by ``t**2``), so they converge slowly; a narrower weight is
-    faster: with OpenCV's ``exp(-16 (x - 1/2)**2)``, shifted to 0 at the ends,
-    this loop gives OpenCV's numbers. Prefer :func:`recover_debevec` (0.003 and
-    0.008 stops on the same data).
+    The default weight is OpenCV's (``"robertson"``: ``exp(-16 (x - 1/2)**2)``
+    shifted and scaled to 0 at the ends, 1 in the middle) and the default 30
+    rounds are OpenCV's ``max_iter``: the codes of each pixel's longest unclipped
+    exposure mostly re-estimate themselves (step 1 weighs exposures by ``t**2``),
+    so they converge slowly, and a narrow weight converges faster. Accuracy
+    (5 curves x 3 scenes, 5 exposures 2 EV apart, 30 rounds): 0.107 stops mean
+    error, the same as OpenCV's ``CalibrateRobertson`` on the same uint8 frames
+    (the wider ``"gaussian"`` weight: 0.136). Nothing smooths ``g``, so with equal
+    exposure steps the periodic ambiguity of :func:`recover_debevec` stays in;
+    unequal steps (EVs -4.5, -2, -0.5, 1.5, 3.5) pin it down (~0.02 stops).
+    Prefer :func:`recover_debevec` (~0.005 stops on the same data).
+    ``benchmarks/hdr_module_vs_opencv.py`` compares the two libraries.
 
     Args:
         stack: ``(N, 3, H, W)`` LDR stack: float in [0, 1] (codes ``round(x * (2**bits - 1))``),
@@ -1115,8 +1121,8 @@ def recover_robertson(
         times: ``(N,)`` exposure times in seconds, strictly ascending, ``N >= 2``.
         bits: bit depth of the codes, one of :data:`BIT_DEPTHS`; None: 8 for float and uint8
             stacks; required for uint16 stacks.
-        weight: a weight of :data:`hdrlab.imaging.weights.WEIGHTS`; ``"gaussian"``
-            is close to the paper's Gaussian-like bump (OpenCV uses ``exp(-4 (2x - 1)**2)``).
+        weight: a weight of :data:`hdrlab.imaging.weights.WEIGHTS`; ``"robertson"`` is
+            OpenCV's, a Gaussian-like bump as in the paper (``"gaussian"`` is wider).
         iterations: most rounds, ``>= 1``.
         tolerance: stop when ``max |g_new - g_old| <= tolerance`` (nats), ``>= 0``.
 

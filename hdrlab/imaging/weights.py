@@ -11,6 +11,9 @@ Weights:
     ``trapezoid`` 1 on [0.1, 0.9], linear ramps to 0 at both ends: trusts more of
                   the range than the hat while still rejecting clipped values.
     ``uniform``   1 everywhere except exactly 0 and 1 (the clipped codes).
+    ``robertson`` ``(e^4 exp(-16 (x - 1/2)^2) - 1) / (e^4 - 1)``: the narrow bump of
+                  OpenCV's Robertson calibration and merge, shifted and scaled to 0
+                  at both ends and 1 in the middle.
 
 Example:
     >>> import torch
@@ -20,12 +23,15 @@ Example:
 References:
     Debevec & Malik, "Recovering high dynamic range radiance maps from
     photographs", SIGGRAPH 1997. Mertens, Kautz & Van Reeth, "Exposure fusion",
-    Pacific Graphics 2007.
+    Pacific Graphics 2007. Robertson, Borman & Stevenson, "Estimation-theoretic
+    approach to dynamic range enhancement using multiple exposures", JEI 2003.
 
 Taught in: notebooks/01_camera_pipeline_debevec.ipynb
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -36,7 +42,7 @@ from hdrlab.validate import check_tensor
 __all__ = ["WEIGHTS", "exposure_weight", "weight_lut"]
 
 #: Names of the weighting functions.
-WEIGHTS = ("hat", "gaussian", "trapezoid", "uniform")
+WEIGHTS = ("hat", "gaussian", "trapezoid", "uniform", "robertson")
 _GAUSSIAN_SIGMA = 0.2  # Mertens et al.'s well-exposedness sigma
 _TRAPEZOID_RAMP = 0.1
 
@@ -57,7 +63,12 @@ def _uniform(x: torch.Tensor) -> torch.Tensor:
     return ((x > 0) & (x < 1)).to(x.dtype)
 
 
-_FUNCTIONS = {"hat": _hat, "gaussian": _gaussian, "trapezoid": _trapezoid, "uniform": _uniform}
+def _robertson(x: torch.Tensor) -> torch.Tensor:
+    e4 = math.exp(4.0)
+    return (torch.exp(-((4 * x - 2) ** 2)) * e4 - 1).clamp_min(0) / (e4 - 1)  # clamp: -2e-18 at the ends
+
+
+_FUNCTIONS = {"hat": _hat, "gaussian": _gaussian, "trapezoid": _trapezoid, "uniform": _uniform, "robertson": _robertson}
 
 
 def exposure_weight(ldr: torch.Tensor, kind: str = "hat") -> torch.Tensor:
