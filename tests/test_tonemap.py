@@ -303,3 +303,77 @@ class TestTonemapRegistry:
     def test_unknown_name(self):
         with pytest.raises(ChoiceError, match="reinhard"):
             tonemap.apply_tonemap("drago", torch.rand(3, 4, 4))
+
+
+def opencv_rgb(radiance: torch.Tensor):
+    """(3, H, W) radiance as an H x W x 3 float32 array in RGB order (so OpenCV's RGB2GRAY weighs R, G, B)."""
+    return radiance.permute(1, 2, 0).contiguous().numpy()
+
+
+def hdr_scene(seed: int = 0, size: tuple[int, int] = (48, 64)) -> torch.Tensor:
+    """Smooth log-normal illumination times a tinted texture: ~14 stops."""
+    g = torch.Generator().manual_seed(seed)
+    light = torch.nn.functional.interpolate(torch.randn(1, 1, 6, 8, generator=g), size=size, mode="bilinear")[0]
+    return torch.exp(2.5 * light + 0.3 * torch.randn(3, *size, generator=g))
+
+
+@pytest.mark.parametrize("operator", ["drago", "mantiuk"])
+class TestDragoMantiuk:
+    def test_range_monotone_and_shape(self, operator):
+        radiance = torch.logspace(-3, 3, 64).view(1, 8, 8).expand(3, 8, 8)
+        out = getattr(tonemap, operator)(radiance)
+        assert out.shape == (3, 8, 8) and float(out.min()) == 0.0 and float(out.max()) == pytest.approx(1.0)
+        if operator == "drago":  # a global curve: brighter radiance, brighter display (Mantiuk's is local)
+            assert (out[0].flatten().diff() >= -1e-6).all()
+        assert out[0, -1, -1] > out[0, 4, 4] > out[0, 2, 2]
+
+    def test_batch_equals_per_image(self, operator):
+        fn = getattr(tonemap, operator)
+        batch = torch.stack([hdr_scene(0, (24, 32)), hdr_scene(1, (24, 32)) * 100])
+        out = fn(batch)
+        for b in range(2):
+            torch.testing.assert_close(out[b], fn(batch[b]))
+
+    def test_scale_invariant_and_black_stays_black(self, operator):
+        fn = getattr(tonemap, operator)
+        radiance = hdr_scene(2)
+        torch.testing.assert_close(fn(radiance * 1000), fn(radiance), rtol=1e-4, atol=1e-4)
+        radiance[:, 5, 7] = 0
+        out = fn(radiance)
+        assert torch.isfinite(out).all() and (out[:, 5, 7] == 0).all()
+
+    def test_agrees_with_opencv(self, operator):
+        """OpenCV's defaults reproduced: max |ours - OpenCV| < 5e-3 (with its grey weights, RGB order)."""
+        cv2 = pytest.importorskip("cv2")
+        radiance = hdr_scene(3)
+        ours = getattr(tonemap, operator)(radiance, luma=tonemap.OPENCV_LUMA)
+        theirs_op = cv2.createTonemapDrago() if operator == "drago" else cv2.createTonemapMantiuk()
+        theirs = torch.from_numpy(theirs_op.process(opencv_rgb(radiance))).permute(2, 0, 1)
+        assert (ours - theirs).abs().max() < 5e-3
+
+    def test_exceptions(self, operator):
+        fn = getattr(tonemap, operator)
+        radiance = hdr_scene(4, (8, 8))
+        with pytest.raises(RangeError):
+            fn(-radiance)
+        with pytest.raises(ShapeError):
+            fn(radiance[:2])
+        with pytest.raises(RangeError):
+            fn(radiance, gamma=0.0)
+        with pytest.raises(RangeError):
+            fn(radiance, saturation=-1.0)
+        with pytest.raises(RangeError):
+            fn(radiance, luma=(1.0, 2.0))
+
+
+def test_drago_bias_and_mantiuk_scale():
+    radiance = hdr_scene(5)
+    with pytest.raises(RangeError):
+        tonemap.drago(radiance, bias=1.0)
+    with pytest.raises(RangeError):
+        tonemap.mantiuk(radiance, scale=0.0)
+    # a lower bias brightens the dark end (Drago et al.'s fig. 4): the median display value rises
+    assert tonemap.drago(radiance, bias=0.6).median() > tonemap.drago(radiance, bias=0.95).median()
+    # less contrast scale, less spread of the display log-luminance
+    spread = [tonemap.mantiuk(radiance, scale=s, luma=tonemap.OPENCV_LUMA).clamp_min(1e-4).log().std() for s in (0.4, 0.9)]
+    assert spread[0] < spread[1]
