@@ -84,6 +84,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, default_collate
+from tqdm.auto import tqdm as notebook_tqdm
 from tqdm.std import tqdm
 
 from hdrlab import env
@@ -102,6 +103,8 @@ from hdrlab.validate import check_positive
 __all__ = [
     "AMP_CHOICES",
     "PROGRESS_CHOICES",
+    "RESUME_CHOICES",
+    "write_settings",
     "METRICS_COLUMNS",
     "FitResult",
     "fit",
@@ -117,7 +120,11 @@ __all__ = [
 #: ``amp`` choices of :func:`fit`.
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 #: ``progress`` choices of :func:`fit`.
-PROGRESS_CHOICES = ("auto", "tqdm", "text", "none")
+PROGRESS_CHOICES = ("auto", "notebook", "tqdm", "text", "none")
+#: ``resume`` choices of :func:`fit`.
+RESUME_CHOICES = (True, False, "auto")
+#: Environment variable that sets what ``progress="auto"`` means (headless notebook runs set ``text``).
+PROGRESS_VARIABLE = "HDRLAB_PROGRESS"
 #: Columns of ``metrics.csv`` (long format: one row per logged value).
 METRICS_COLUMNS = ("step", "phase", "name", "value", "lr", "elapsed_s")
 
@@ -134,8 +141,9 @@ class FitResult:
 
     Attributes:
         step: optimizer steps done in total (including those before a resume).
-        history: the rows logged by this call, each a dict with ``step``, ``phase``
-            (``"train"``/``"eval"``), the values, ``lr`` and ``elapsed_s``.
+        history: the rows of the run, each a dict with ``step``, ``phase``
+            (``"train"``/``"eval"``), the values, ``lr`` and ``elapsed_s`` (a resumed run's
+            earlier rows are read back from ``metrics.csv``).
         evals: ``{"step": s, **metrics}`` for each evaluation of this call.
         last_eval: metrics of the last evaluation (restored from the checkpoint when a
             resumed run had nothing left to do), or None without ``evaluate``.
@@ -231,14 +239,32 @@ def _resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 
 
 def _resolve_progress(progress: str) -> str:
-    """``"tqdm"``, ``"text"`` or ``"none"``; ``"auto"`` is tqdm only on a terminal."""
+    """``"notebook"``, ``"tqdm"``, ``"text"`` or ``"none"``.
+
+    ``"auto"`` is :data:`PROGRESS_VARIABLE` when set, else a widget bar in a Jupyter
+    kernel (``"notebook"``), a terminal bar on a terminal (``"tqdm"``), plain lines otherwise.
+    """
     if progress not in PROGRESS_CHOICES:
         raise ChoiceError(
-            describe(f"progress in {PROGRESS_CHOICES}", repr(progress), "Use 'text' in notebooks, 'none' in tests.")
+            describe(f"progress in {PROGRESS_CHOICES}", repr(progress), "Use 'auto' in notebooks, 'none' in tests.")
         )
-    if progress == "auto":
-        return "tqdm" if getattr(sys.stdout, "isatty", lambda: False)() else "text"
-    return progress
+    if progress != "auto":
+        return progress
+    chosen = os.environ.get(PROGRESS_VARIABLE, "")
+    if chosen:
+        if chosen not in PROGRESS_CHOICES[1:]:
+            raise ChoiceError(describe(f"{PROGRESS_VARIABLE} in {PROGRESS_CHOICES[1:]}", repr(chosen),
+                                       f"Unset {PROGRESS_VARIABLE} or set it to 'text'."))
+        return chosen
+    if _in_jupyter_kernel():
+        return "notebook"
+    return "tqdm" if getattr(sys.stdout, "isatty", lambda: False)() else "text"
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (JupyterLab, Colab, papermill, nbval)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and type(shell).__name__ in ("ZMQInteractiveShell", "Shell")
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -276,17 +302,29 @@ def _check_dataset(data: object, batch_size: int) -> int:
     return size
 
 
-def _check_outputs(out_dir: object, checkpoint_every: int | None, resume: bool, overwrite: bool, tensorboard: bool):
-    for flag, wanted in (("checkpoint_every", checkpoint_every is not None), ("resume", resume),
+def _check_outputs(out_dir: object, checkpoint_every: int | None, resume: bool | str, overwrite: bool,
+                   tensorboard: bool):
+    if resume not in RESUME_CHOICES or not isinstance(resume, (bool, str)):
+        raise ChoiceError(describe(f"resume in {RESUME_CHOICES}", repr(resume),
+                                   "Pass True (continue), False (start) or 'auto' (continue or load when a "
+                                   "checkpoint exists, else start)."))
+    for flag, wanted in (("checkpoint_every", checkpoint_every is not None), ("resume", resume is True),
                          ("overwrite", overwrite), ("tensorboard", tensorboard)):
         if wanted and out_dir is None:
             raise ChoiceError(describe(f"an out_dir with {flag}", "out_dir=None", "Pass out_dir='runs/my_run'."))
-    if resume and overwrite:
+    if resume is True and overwrite:
         raise ChoiceError(
             describe("resume or overwrite", "both", "resume=True continues the run; overwrite=True starts it again.")
         )
     if tensorboard:
         _summary_writer_class()
+
+
+def _resolve_resume(resume: bool | str, overwrite: bool, folder: Path | None) -> bool:
+    """Whether this call continues a run: ``"auto"`` does when ``folder`` holds a checkpoint and overwrite is off."""
+    if resume != "auto":
+        return bool(resume)
+    return not overwrite and folder is not None and latest_checkpoint(folder) is not None
 
 
 def _summary_writer_class() -> type:
@@ -878,6 +916,61 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
     return json.loads(settings_file.read_text()), checkpoint
 
 
+#: Settings keys that may differ when a run is continued: its length and its logging/checkpoint cadences.
+_LENGTH_KEY = re.compile(r"^(steps|epochs|meta_iterations)$|^steps_|_steps$|_every(_epochs)?$")
+
+
+def write_settings(out_dir: str | os.PathLike, record: Mapping[str, Any], *, resume: bool | str = False,
+                   overwrite: bool = False) -> Path:
+    """Write a run's ``settings.json``, refusing to continue a run that was trained with other settings.
+
+    A ``train_<method>`` function calls this before :func:`fit`. When the run in
+    ``out_dir`` would be continued (``resume=True``, or ``"auto"`` with a checkpoint
+    anywhere below ``out_dir``, and no ``overwrite``) and its saved settings differ
+    from ``record``, nothing is written and the error names each difference. The
+    run's length and cadences (``steps``, ``steps_*``, ``*_steps``, ``epochs``,
+    ``meta_iterations``, ``*_every``, ``*_every_epochs``) may change: a run can be
+    continued to more steps.
+
+    Args:
+        out_dir: the run folder (created when missing).
+        record: the run's settings, JSON-serialisable.
+        resume, overwrite: as given to :func:`fit`.
+
+    Returns:
+        The path of ``settings.json``.
+
+    Raises:
+        ChoiceError: the run would continue with other settings.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = write_settings(folder, {"lr": 0.001})
+        ...     _ = save_checkpoint(f"{folder}/checkpoints/step_00000002.pt", model=nn.Linear(1, 1), step=2)
+        ...     write_settings(folder, {"lr": 0.01}, resume="auto")
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.ChoiceError: Expected the settings of the run in ... to continue it, got lr: 0.001 -> 0.01. ...
+    """
+    folder = Path(out_dir)
+    path = folder / "settings.json"
+    wanted = json.loads(json.dumps(dict(record)))
+    continuing = not overwrite and (resume is True or (resume == "auto" and any(folder.glob("**/step_*.pt"))))
+    if continuing and path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}" for key in sorted(set(saved) | set(wanted))
+                   if saved.get(key) != wanted.get(key) and not _LENGTH_KEY.search(key)]
+        if changed:
+            raise ChoiceError(describe(f"the settings of the run in {folder} to continue it", "; ".join(changed),
+                                       "Train it again (FRESH = True in a notebook, overwrite=True in code) or "
+                                       "train into another folder."))
+    if is_main_process():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=2) + "\n")
+    return path
+
+
 # ----------------------------------------------------------------------------- logging
 
 
@@ -893,7 +986,7 @@ def _format_row(row: Mapping[str, Any], steps: int, eta_s: float | None) -> str:
 class _Log:
     """Where rows go: history (every rank), and on rank 0 metrics.csv, TensorBoard, progress, on_log."""
 
-    mode: str  # "tqdm", "text" or "none"
+    mode: str  # "notebook", "tqdm", "text" or "none"
     steps: int
     start: int
     csv_path: Path | None
@@ -904,8 +997,9 @@ class _Log:
     bar: Any = None
 
     def __post_init__(self) -> None:
-        if self.mode == "tqdm":
-            self.bar = tqdm(total=self.steps, initial=self.start, dynamic_ncols=True)
+        if self.mode in ("tqdm", "notebook"):
+            bar = notebook_tqdm if self.mode == "notebook" else tqdm
+            self.bar = bar(total=self.steps, initial=self.start, dynamic_ncols=True, desc="training")
 
     def advance(self) -> None:
         if self.bar is not None:
@@ -930,9 +1024,9 @@ class _Log:
         eta = (self.steps - row["step"]) * (time.perf_counter() - self.clock) / done if done > 0 else None
         if self.mode == "text":
             print(_format_row(row, self.steps, eta), flush=True)
-        elif self.mode == "tqdm" and row["phase"] == "train":
+        elif self.bar is not None and row["phase"] == "train":
             self.bar.set_postfix_str(_format_row(row, self.steps, None).split("  ", 1)[1], refresh=True)
-        elif self.mode == "tqdm":
+        elif self.bar is not None:
             self.bar.write(_format_row(row, self.steps, None))
 
     def close(self) -> None:
@@ -947,6 +1041,21 @@ def _make_row(step: int, phase: str, values: Mapping[str, float], lr: float, ela
     if clash:
         raise ChoiceError(describe(f"{phase} value names other than {_ROW_KEYS}", f"{clash}", "Rename them."))
     return {"step": step, "phase": phase, **values, "lr": lr, "elapsed_s": round(elapsed, 3)}
+
+
+def _read_history(path: Path) -> list[dict]:
+    """The rows of ``metrics.csv`` as :attr:`FitResult.history` rows (a resumed run's earlier rows)."""
+    if not path.is_file():
+        return []
+    rows: dict[tuple[int, str], dict] = {}
+    with open(path, newline="") as handle:
+        for record in csv.DictReader(handle):
+            row = rows.setdefault((int(record["step"]), record["phase"]),
+                                  {"step": int(record["step"]), "phase": record["phase"]})
+            row[record["name"]] = float(record["value"])
+            row["lr"], row["elapsed_s"] = float(record["lr"]), float(record["elapsed_s"])
+    return [{**{k: v for k, v in row.items() if k not in ("lr", "elapsed_s")}, "lr": row["lr"],
+             "elapsed_s": row["elapsed_s"]} for row in rows.values()]
 
 
 def _append_metrics(path: Path, row: Mapping[str, Any]) -> None:
@@ -1223,7 +1332,7 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None, monitor: str = "loss",
         evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, eval_every: int | None = None,
-        out_dir: str | os.PathLike | None = None, checkpoint_every: int | None = None, resume: bool = False,
+        out_dir: str | os.PathLike | None = None, checkpoint_every: int | None = None, resume: bool | str = False,
         device: str | torch.device = "auto", amp: str = "auto", channels_last: bool = False,
         clip_grad_norm: float | None = None, seed: int = 0, num_workers: int = 0, shuffle: bool = True,
         log_every: int = 10, progress: str = "auto", tensorboard: bool = False,
@@ -1268,7 +1377,10 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         out_dir: folder for ``metrics.csv``, ``checkpoints/`` and ``tensorboard/``
             (None: nothing is written).
         checkpoint_every: steps between checkpoints (a final one is always written).
-        resume: continue exactly from the newest checkpoint in ``out_dir``.
+        resume: ``True``: continue exactly from the newest checkpoint in ``out_dir``;
+            ``"auto"``: do so when there is one (a finished run is then loaded, with nothing
+            left to train) and start otherwise, unless ``overwrite`` (what notebooks use, so a
+            re-run keeps its work); ``False``: start.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device``.
         amp: ``"auto"`` (bf16 on CUDA when supported, else fp16; off on the CPU), ``"off"``,
             ``"bf16"`` or ``"fp16"`` (autocast with a GradScaler, whose state is checkpointed). Both
@@ -1280,8 +1392,10 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         num_workers: DataLoader worker processes (randomness inside workers is not resumed).
         shuffle: shuffle each epoch (else the dataset order).
         log_every: steps between train log rows (one more at the last step).
-        progress: ``"auto"`` (tqdm on a terminal, else text), ``"tqdm"``, ``"text"`` (a
-            plain line per log, safe for nbval/papermill) or ``"none"``.
+        progress: ``"auto"`` (the value of ``HDRLAB_PROGRESS`` when set, else a tqdm.auto
+            widget bar in a Jupyter kernel, a tqdm bar on a terminal, plain lines otherwise),
+            ``"notebook"``, ``"tqdm"``, ``"text"`` (a plain line per log: what the course
+            runner and the grader set for headless runs) or ``"none"``.
         tensorboard: also write TensorBoard scalars (needs the tensorboard package).
         on_log: called on rank 0 with each row dict (train and eval), e.g. to plot.
         keep_checkpoints: how many checkpoints to keep besides the final one, >= 1.
@@ -1347,6 +1461,7 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
     size = _check_dataset(data, batch_size)
     _check_outputs(out_dir, checkpoint_every, resume, overwrite, tensorboard)
     progress_mode = _resolve_progress(progress)
+    resume = _resolve_resume(resume, overwrite, None if out_dir is None else Path(out_dir))
     chosen = _fit_device(device, world_size, local_rank)
     amp_dtype = _resolve_amp(amp, chosen)
 
@@ -1366,8 +1481,13 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         writer = None
         if tensorboard and rank == 0:
             writer = _summary_writer_class()(str(folder / "tensorboard"), purge_step=run.start + 1 if resume else None)
-        run.log = _Log(progress_mode if rank == 0 else "none", steps, run.start,
-                       None if folder is None else folder / "metrics.csv", writer, on_log)
+        metrics_csv = None if folder is None else folder / "metrics.csv"
+        run.log = _Log(progress_mode if rank == 0 else "none", steps, run.start, metrics_csv, writer, on_log,
+                       history=_read_history(metrics_csv) if resume else [])
+        if resume and rank == 0 and progress_mode != "none":
+            done = "loaded the finished run" if run.start >= steps else f"resuming from step {run.start} of {steps}"
+            print(f"{folder}: {done} (same settings; FRESH = True in a notebook, or a new folder, trains again)",
+                  flush=True)
         try:
             return run.train()
         finally:

@@ -53,6 +53,16 @@ class TestAnatomy:
         last = "".join(_cells(path)[-1]["source"])
         assert "## Summary" in last and "References" in last
 
+    def test_runs_survive_a_rerun(self, path):
+        """No notebook deletes runs; every training loads or resumes its run unless FRESH, and shows progress."""
+        text = "".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+        assert "rmtree" not in text and 'progress="none"' not in text
+        trainings = re.findall(r"\.train_\w+\((?:[^()]|\([^()]*\))*\)", text)
+        assert all('resume="auto", overwrite=FRESH' in call for call in trainings), trainings
+        if trainings:
+            parameters = next("".join(c["source"]) for c in _cells(path) if "parameters" in _tags(c))
+            assert "FRESH = False" in parameters and "RUNS = " in parameters
+
     def test_last_code_cell_prints_the_exercise_tally(self, path):
         code = [c for c in _cells(path) if c["cell_type"] == "code"]
         assert "".join(code[-1]["source"]).startswith(f'checks.summary("{path.name[:2]}")')

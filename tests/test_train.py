@@ -92,14 +92,19 @@ def test_n_plus_n_steps_equal_n_then_resume_then_n(tmp_path, schedule):
     settings = quick(steps=10, batch_size=6, scheduler=SCHEDULERS[schedule], log_every=3, seed=11,
                      evaluate=lambda model: {"draw": float(torch.rand(()))}, eval_every=3)
     whole = make_model(dropout=0.3)
-    train.fit(whole, Pairs(), noisy_step, **settings, out_dir=tmp_path / "whole", checkpoint_every=5)
+    straight = train.fit(whole, Pairs(), noisy_step, **settings, out_dir=tmp_path / "whole", checkpoint_every=5)
 
     first = make_model(dropout=0.3)
-    train.fit(first, Pairs(), noisy_step, **{**settings, "steps": 5}, out_dir=tmp_path / "split")
+    part = train.fit(first, Pairs(), noisy_step, **{**settings, "steps": 5}, out_dir=tmp_path / "split")
     resumed = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 2))  # other init
     result = train.fit(resumed, Pairs(), noisy_step, **settings, out_dir=tmp_path / "split", resume=True)
 
-    assert result.step == 10 and result.history[0]["step"] == 6
+    assert result.step == 10 and [row["step"] for row in result.evals] == [6, 9, 10]
+    # the history covers the whole run: the first part's rows are read back from metrics.csv
+    timeless = [[{k: v for k, v in row.items() if k not in ("elapsed_s", "samples_per_second")} for row in r.history]
+                for r in (part, result, straight)]
+    assert timeless[1][:len(timeless[0])] == timeless[0] and result.history[0]["step"] == 3
+    assert timeless[1][len(timeless[0]):] == [row for row in timeless[2] if row["step"] > 5]
     for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
         assert torch.equal(a, b), name
     saved_whole = torch.load(tmp_path / "whole/checkpoints/step_00000010.pt", weights_only=True)
@@ -120,14 +125,38 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     assert len(keys) == len(set(keys)) == 6 * 3  # loss, l1, samples_per_second per step, none twice
 
 
-def test_resume_at_the_end_does_nothing_and_restores_last_eval(tmp_path):
+@pytest.mark.parametrize("resume", [True, "auto"])
+def test_resume_at_the_end_does_nothing_and_restores_last_eval(tmp_path, resume, capsys):
     settings = quick(evaluate=lambda model: {"val": 2.5}, out_dir=tmp_path)
-    train.fit(make_model(), Pairs(), step, **settings)
+    done = train.fit(make_model(), Pairs(), step, **settings)
     before = (tmp_path / "metrics.csv").read_text()
-    result = train.fit(make_model(), Pairs(), step, **settings, resume=True)
-    assert result.step == 4 and result.history == [] and result.last_eval == {"val": 2.5}
+    model = make_model()
+    result = train.fit(model, Pairs(), step, **{**settings, "progress": "text"}, resume=resume)
+    assert result.step == 4 and result.last_eval == {"val": 2.5} and result.evals == []
+    assert result.history == [{**row, "elapsed_s": round(row["elapsed_s"], 3)} for row in done.history]
     assert result.checkpoint.name == "step_00000004.pt"
     assert (tmp_path / "metrics.csv").read_text() == before
+    assert "loaded the finished run" in capsys.readouterr().out
+    saved = make_model()
+    train.load_checkpoint(result.checkpoint, saved)
+    for a, b in zip(model.state_dict().values(), saved.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_auto_starts_without_a_checkpoint_and_overwrite_wins(tmp_path):
+    settings = quick(out_dir=tmp_path, log_every=1)
+    first = train.fit(make_model(), Pairs(), step, **settings, resume="auto")  # nothing there: starts
+    assert first.step == 4 and first.history[0]["step"] == 1
+    again = train.fit(make_model(), Pairs(), step, **settings, resume="auto", overwrite=True)  # FRESH: trains again
+    assert [row["step"] for row in again.history if row["phase"] == "train"] == [1, 2, 3, 4]
+    with pytest.raises(ChoiceError, match="resume or overwrite"):
+        train.fit(make_model(), Pairs(), step, **settings, resume=True, overwrite=True)
+
+
+@pytest.mark.parametrize("resume", ["yes", None, 1])
+def test_resume_choices(tmp_path, resume):
+    with pytest.raises(ChoiceError, match="resume in"):
+        train.fit(make_model(), Pairs(), step, **quick(out_dir=tmp_path), resume=resume)
 
 
 def overflowing_step(model: nn.Module, batch: dict) -> dict:
@@ -699,3 +728,46 @@ def test_read_run_names_the_method_when_the_run_is_missing(tmp_path: Path) -> No
     train.save_checkpoint(tmp_path / "checkpoints" / "step_00000003.pt", model=nn.Linear(1, 1), step=3)
     record, checkpoint = train.read_run(tmp_path, "hybrid")
     assert record == {"width": 8} and checkpoint.name == "step_00000003.pt"
+
+
+class TestWriteSettings:
+    def test_fresh_run_writes(self, tmp_path):
+        path = train.write_settings(tmp_path / "run", {"lr": 0.1, "sizes": (1, 2)})
+        assert json.loads(path.read_text()) == {"lr": 0.1, "sizes": [1, 2]}
+
+    @pytest.mark.parametrize("resume", [True, "auto"])
+    def test_continuing_with_other_settings_names_them(self, tmp_path, resume):
+        train.write_settings(tmp_path, {"lr": 0.1, "width": 8, "steps": 4})
+        train.save_checkpoint(tmp_path / "checkpoints/step_00000004.pt", model=make_model(), step=4)
+        with pytest.raises(ChoiceError, match=r"lr: 0.1 -> 0.2; width: 8 -> 16\. Train it again"):
+            train.write_settings(tmp_path, {"lr": 0.2, "width": 16, "steps": 4}, resume=resume)
+        assert json.loads((tmp_path / "settings.json").read_text())["lr"] == 0.1  # nothing written
+
+    def test_longer_runs_and_fresh_starts_are_allowed(self, tmp_path):
+        train.write_settings(tmp_path, {"lr": 0.1, "steps": 4, "eval_every": 4})
+        train.save_checkpoint(tmp_path / "stage_a/checkpoints/step_00000004.pt", model=make_model(), step=4)
+        train.write_settings(tmp_path, {"lr": 0.1, "steps": 8, "eval_every": 8}, resume="auto")  # continued further
+        train.write_settings(tmp_path, {"lr": 0.5, "steps": 8}, resume="auto", overwrite=True)  # FRESH
+        train.write_settings(tmp_path, {"lr": 0.7}, resume=False)  # fit refuses a fresh run over checkpoints itself
+        assert json.loads((tmp_path / "settings.json").read_text()) == {"lr": 0.7}
+
+
+
+class TestProgress:
+    def test_auto_is_a_widget_bar_in_a_kernel_and_text_when_headless(self, monkeypatch):
+        monkeypatch.delenv(train.PROGRESS_VARIABLE, raising=False)
+        monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
+        assert train._resolve_progress("auto") == "notebook"
+        monkeypatch.setenv(train.PROGRESS_VARIABLE, "text")  # what the course runner and the grader set
+        assert train._resolve_progress("auto") == "text"
+        assert train._resolve_progress("none") == "none"  # an explicit choice wins
+
+    def test_bad_progress_variable(self, monkeypatch):
+        monkeypatch.setenv(train.PROGRESS_VARIABLE, "loud")
+        with pytest.raises(ChoiceError, match="HDRLAB_PROGRESS"):
+            train._resolve_progress("auto")
+
+    def test_notebook_bar_shows_the_loss(self, tmp_path, capsys):
+        train.fit(make_model(), Pairs(), step, **quick(log_every=1, progress="notebook"))
+        err = capsys.readouterr().err  # outside Jupyter tqdm.auto falls back to the terminal bar
+        assert "training" in err and "loss" in err

@@ -5,7 +5,8 @@
 (:mod:`hdrlab.course.release`), and ``python -m hdrlab grade`` grades submitted
 notebooks with nbval against the teacher edition (:mod:`hdrlab.course.grade`). All
 three read and write notebooks through one layer, :mod:`hdrlab.course.notebook`
-(cell roles, chapter ids, solution regions, cleaning). A learner's notebook only
+(cell roles, chapter ids, solution regions, cleaning); :mod:`hdrlab.course.colab`
+generates the one Colab install cell every notebook starts with. A learner's notebook only
 calls :func:`record` from here; the checkers it calls live in :mod:`hdrlab.checks`.
 The submodules ``grade``, ``release`` and ``run`` are named after their main
 function (``course.grade.grade``, ``course.release.release``).

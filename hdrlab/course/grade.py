@@ -203,7 +203,7 @@ def _run_nbval(graded: dict, chapter: str, limits: Limits, profile: str) -> tupl
                        "--nbval-cell-timeout", str(limits.cell_timeout_s), "--nbval-sanitize-with",
                        str(work / "sanitize.cfg"), str(notebook)]
         command = [sys.executable, "-c", _CAPPED, str(int(limits.memory_mb * 2**20)), *pytest_args]
-        env = dict(os.environ, HDRLAB_PROFILE=profile, PYDEVD_DISABLE_FILE_VALIDATION="1",
+        env = dict(os.environ, HDRLAB_PROFILE=profile, HDRLAB_PROGRESS="text", PYDEVD_DISABLE_FILE_VALIDATION="1",
                    **{nbval_log.LOG_VARIABLE: str(log)})
         process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)

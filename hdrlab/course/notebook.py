@@ -39,7 +39,7 @@ from hdrlab.errors import FileFormatError, MissingFileError, describe
 
 __all__ = [
     "METADATA_KEY", "ROLES", "SCORED_ROLE", "CHECK_ROLES", "GRADED_TAG", "REPO_ROOT", "TEACHER_DIR", "STUDENT_DIR",
-    "read_notebook", "write_notebook", "source", "tags", "role", "exercise_of", "chapter_of", "check_cells",
+    "read_notebook", "write_notebook", "joined", "source", "tags", "role", "exercise_of", "chapter_of", "check_cells",
     "solution_lines", "stub_solutions", "clear_outputs", "clean_notebook",
 ]
 
@@ -98,10 +98,14 @@ def write_notebook(notebook: dict, path: Path | str) -> Path:
     return path
 
 
-def source(cell: dict) -> str:
-    """A cell's source as one string (nbformat allows a string or a list of lines)."""
-    text = cell.get("source", "")
+def joined(text: str | list[str]) -> str:
+    """One string from a multiline value of nbformat (a string, or a list of lines)."""
     return "".join(text) if isinstance(text, list) else str(text)
+
+
+def source(cell: dict) -> str:
+    """A cell's source as one string."""
+    return joined(cell.get("source", ""))
 
 
 def tags(cell: dict) -> list[str]:

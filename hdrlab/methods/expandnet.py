@@ -50,7 +50,6 @@ rows of notebooks 03-05.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -407,7 +406,8 @@ def train_expandnet(
     out_dir: str | os.PathLike,
     profile: str = "auto",
     *,
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -424,7 +424,9 @@ def train_expandnet(
     Args:
         out_dir: run folder.
         profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
-        resume: continue from the latest checkpoint in ``out_dir``.
+        resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
+            loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
+        overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).
         steps: override the profile's number of steps.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: seeds the weights and the data order.
@@ -436,7 +438,7 @@ def train_expandnet(
 
     Raises:
         MissingFileError: ``resume`` without a checkpoint in ``out_dir``.
-        ChoiceError: unknown profile or device.
+        ChoiceError: unknown profile or device; a run in ``out_dir`` with other settings to continue.
     """
     settings = _settings(profile, steps)
     env.seed_everything(seed)
@@ -445,15 +447,13 @@ def train_expandnet(
                        max_side=settings.train_max_side, evs=settings.train_evs, seed=seed)
     pairs = held_out_pairs("test", settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
     out = Path(out_dir)
-    if train.is_main_process():  # under torchrun only rank 0 writes
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
+    train.write_settings(out, asdict(settings), resume=resume, overwrite=overwrite)
     result = train.fit(
         model, data, functools.partial(loss_terms, cosine_weight=settings.cosine_weight),
         steps=settings.steps, batch_size=settings.batch_size,
         optimizer=functools.partial(torch.optim.Adam, lr=settings.lr),
         evaluate=functools.partial(evaluate, pairs=pairs), eval_every=settings.eval_every,
-        out_dir=out, checkpoint_every=settings.checkpoint_every, resume=resume,
+        out_dir=out, checkpoint_every=settings.checkpoint_every, resume=resume, overwrite=overwrite,
         device=device, seed=seed, progress=progress,
     )
     return model.eval(), result

@@ -45,7 +45,6 @@ Taught in: notebooks/05_hybrid_autoencoder.ipynb
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, replace
@@ -1399,7 +1398,8 @@ def train_hybrid(
     out_dir: str | os.PathLike,
     profile: str = "auto",
     *,
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -1421,7 +1421,9 @@ def train_hybrid(
     Args:
         out_dir: run folder.
         profile: ``"auto"``, ``"quick"`` or ``"full"`` (:data:`PROFILES`).
-        resume: continue from the latest checkpoint in ``out_dir``.
+        resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
+            loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
+        overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).
         steps: override the number of optimiser steps.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: seeds the decoder's weights and the data.
@@ -1435,7 +1437,8 @@ def train_hybrid(
         ``(model, result)``: the trained model in eval mode and the fit result (``result.last_eval``: final scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation, device or ``pretrained``.
+        ChoiceError: unknown profile, ablation, device or ``pretrained``; a run in ``out_dir`` with other
+            settings to continue.
         MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the SingleHDR layout.
         MissingWeightsError: ``pretrained=True`` offline.
 
@@ -1457,20 +1460,18 @@ def train_hybrid(
     total = settings.epochs * per_epoch if steps is None else check_int(steps, "steps", 1)
     pairs = held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
     out = Path(out_dir)
-    if train.is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(settings), "ablation": ablation, "steps": total,
-                  "data_root": None if data_root is None else str(data_root),
-                  "imagenet_encoder": model.pretrained_backbone, "lpips_backbone": criterion.pretrained_backbone}
-        (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    record = {**asdict(settings), "ablation": ablation, "steps": total,
+              "data_root": None if data_root is None else str(data_root),
+              "imagenet_encoder": model.pretrained_backbone, "lpips_backbone": criterion.pretrained_backbone}
+    train.write_settings(out, record, resume=resume, overwrite=overwrite)
     result = train.fit(
         model, data, functools.partial(loss_terms, criterion=criterion), steps=total,
         batch_size=settings.batch_size,
         optimizer=functools.partial(torch.optim.Adam, lr=settings.lr, betas=settings.betas),
         evaluate=functools.partial(evaluate, pairs=pairs, expandnet_model=expandnet_model),
         eval_every=min(total, settings.eval_every_epochs * per_epoch), out_dir=out,
-        checkpoint_every=min(total, settings.checkpoint_every_epochs * per_epoch), resume=resume, device=device,
-        seed=seed, progress=progress,
+        checkpoint_every=min(total, settings.checkpoint_every_epochs * per_epoch), resume=resume,
+        overwrite=overwrite, device=device, seed=seed, progress=progress,
     )
     return model.eval(), result
 

@@ -68,7 +68,6 @@ Taught in: notebooks/02_metahdr.ipynb
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -899,8 +898,8 @@ def _flat_scores(model: nn.Module, **kwargs) -> dict[str, float]:
             for metric, value in metrics.items()}
 
 
-def _fit(kind: str, step: Callable, out_dir, profile, labels, loss, expandnet_model, resume, steps, device, seed,
-         progress, backend) -> tuple[MetaUNet, train.FitResult]:
+def _fit(kind: str, step: Callable, out_dir, profile, labels, loss, expandnet_model, resume, overwrite, steps, device,
+         seed, progress, backend) -> tuple[MetaUNet, train.FitResult]:
     """Shared body of :func:`train_metahdr` and :func:`train_conventional`."""
     _check_choice(labels, LABELS, "labels", "Use 'true' or 'simulated' (with expandnet_model).")
     settings = _settings(profile, steps)
@@ -920,16 +919,14 @@ def _fit(kind: str, step: Callable, out_dir, profile, labels, loss, expandnet_mo
                                  inner_lr=settings.inner_lr, loss=task_loss, adapt_labels=labels,
                                  expandnet_model=expandnet_model, backend=backend)
     out = Path(out_dir)
-    if train.is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        record = {"method": kind, "labels": labels, "backend": backend, **asdict(settings)}
-        (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    record = {"method": kind, "labels": labels, "backend": backend, **asdict(settings)}
+    train.write_settings(out, record, resume=resume, overwrite=overwrite)
     result = train.fit(
         model, data, functools.partial(step, settings=settings, loss=task_loss, backend=backend),
         steps=settings.meta_iterations, batch_size=settings.meta_batch,
         optimizer=functools.partial(torch.optim.Adam, lr=settings.meta_lr),
         evaluate=evaluate, eval_every=settings.eval_every, out_dir=out, checkpoint_every=settings.checkpoint_every,
-        resume=resume, device=device, seed=seed, progress=progress,
+        resume=resume, overwrite=overwrite, device=device, seed=seed, progress=progress,
     )
     return model.eval(), result
 
@@ -950,7 +947,8 @@ def train_metahdr(
     labels: str = "true",
     loss: str | None = None,
     expandnet_model: nn.Module | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -974,7 +972,9 @@ def train_metahdr(
         labels: support labels, ``"true"`` or ``"simulated"`` (needs ``expandnet_model``).
         loss: one of :data:`LOSSES` (inner and outer loss); None: the profile's (``"expandnet"``).
         expandnet_model: a trained ExpandNet for ``labels="simulated"``.
-        resume: continue from the latest checkpoint in ``out_dir``.
+        resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
+            loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
+        overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).
         steps: override the number of meta-iterations.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: seeds the weights and the task order.
@@ -998,8 +998,8 @@ def train_metahdr(
 
     Taught in: notebooks/02_metahdr.ipynb
     """
-    return _fit("metahdr", _meta_step, out_dir, profile, labels, loss, expandnet_model, resume, steps, device, seed,
-                progress, backend)
+    return _fit("metahdr", _meta_step, out_dir, profile, labels, loss, expandnet_model, resume, overwrite, steps,
+                device, seed, progress, backend)
 
 
 def train_conventional(
@@ -1009,7 +1009,8 @@ def train_conventional(
     labels: str = "true",
     loss: str | None = None,
     expandnet_model: nn.Module | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -1045,8 +1046,8 @@ def train_conventional(
 
     Taught in: notebooks/02_metahdr.ipynb
     """
-    return _fit("conventional", _supervised_step, out_dir, profile, labels, loss, expandnet_model, resume, steps,
-                device, seed, progress, backend)
+    return _fit("conventional", _supervised_step, out_dir, profile, labels, loss, expandnet_model, resume, overwrite,
+                steps, device, seed, progress, backend)
 
 
 def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MetaUNet:

@@ -54,7 +54,6 @@ Taught in: notebooks/03_multi_exposure_generation.ipynb
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, replace
@@ -1106,7 +1105,8 @@ def train_multiexposure(
     *,
     ablation: str = "reference",
     data_root: str | os.PathLike | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -1131,7 +1131,9 @@ def train_multiexposure(
         profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
         ablation: a key of :data:`ABLATIONS`.
         data_root: folder of DrTMO stacks (``training_data/Train/Bracketed_images``), or None for the embedded scenes.
-        resume: continue from the latest checkpoint in ``out_dir``.
+        resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
+            loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
+        overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).
         steps: override the profile's number of steps.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: seeds the weights and the data.
@@ -1143,7 +1145,7 @@ def train_multiexposure(
         (``result.last_eval``: the final held-out scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation or device.
+        ChoiceError: unknown profile, ablation or device; a run in ``out_dir`` with other settings to continue.
         MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the DrTMO layout.
 
     Example:
@@ -1164,10 +1166,8 @@ def train_multiexposure(
     criterion = MultiExposureLoss(settings.weights, settings.perceptual_layers, pretrained=pretrained)
     brackets = held_out_brackets("test", settings.eval_max_side, settings.eval_crfs, settings.eval_evs)
     out = Path(out_dir)
-    if train.is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(settings), "ablation": ablation, "data_root": None if data_root is None else str(data_root)}
-        (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    record = {**asdict(settings), "ablation": ablation, "data_root": None if data_root is None else str(data_root)}
+    train.write_settings(out, record, resume=resume, overwrite=overwrite)
     result = train.fit(
         model, _training_pairs(settings, data_root, seed), functools.partial(loss_terms, criterion=criterion),
         steps=settings.steps, batch_size=settings.batch_size,
@@ -1175,8 +1175,8 @@ def train_multiexposure(
         scheduler=functools.partial(torch.optim.lr_scheduler.ReduceLROnPlateau, factor=0.5,
                                     patience=settings.plateau_patience),
         monitor="loss", evaluate=functools.partial(evaluate, brackets=brackets), eval_every=settings.eval_every,
-        out_dir=out, checkpoint_every=settings.checkpoint_every, resume=resume, device=device, amp=settings.amp,
-        seed=seed, log_every=settings.log_every, progress=progress,
+        out_dir=out, checkpoint_every=settings.checkpoint_every, resume=resume, overwrite=overwrite, device=device,
+        amp=settings.amp, seed=seed, log_every=settings.log_every, progress=progress,
     )
     return model.eval(), result
 

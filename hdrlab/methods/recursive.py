@@ -1051,7 +1051,8 @@ def train_recursive(
     profile: str = "auto",
     *,
     ablation: str = "reference",
-    resume: bool = False,
+    resume: bool | str = False,
+    overwrite: bool = False,
     steps: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -1073,7 +1074,9 @@ def train_recursive(
         out_dir: run folder.
         profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
         ablation: a key of :data:`ABLATIONS`.
-        resume: continue from the latest checkpoints in ``out_dir`` (finished stages are reloaded).
+        resume: ``True`` continues from the latest checkpoints in ``out_dir`` (finished stages are
+            reloaded); ``"auto"`` does so when there are some and trains otherwise (see :func:`hdrlab.train.fit`).
+        overwrite: train every stage again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).
         steps: override the profile's total number of steps (split over the stages, see :func:`settings_for`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: seeds the weights and the data.
@@ -1085,7 +1088,8 @@ def train_recursive(
         (``step`` the total, ``history`` rows with a ``stage`` key, ``last_eval`` the final scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation or device; a fresh run into a folder with checkpoints.
+        ChoiceError: unknown profile, ablation or device; a fresh run into a folder with checkpoints; a run
+            in ``out_dir`` with other settings to continue.
         MissingFileError: ``resume`` without a checkpoint.
         RangeError: from the HDR layer when a generated bracket has no informative pixels.
 
@@ -1106,9 +1110,7 @@ def train_recursive(
     data = BracketStacks("train", evs=EVS, unit="ev", size=settings.size, max_side=settings.train_max_side,
                          samples=settings.samples, crfs=settings.train_crfs, seed=seed)
     out = Path(out_dir)
-    if train.is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "settings.json").write_text(json.dumps({**asdict(settings), "ablation": ablation}, indent=2) + "\n")
+    train.write_settings(out, {**asdict(settings), "ablation": ablation}, resume=resume, overwrite=overwrite)
     stages = [(stage, n) for stage, n in settings.stage_steps().items() if n > 0]
     _, refinement = stage_parameters(model, "c")
     results, offset = [], 0
@@ -1117,14 +1119,15 @@ def train_recursive(
             parameter.requires_grad_(stage != "a")
         folder = out / f"stage_{stage}"
         last = i == len(stages) - 1
-        stage_resume = resume and (i == 0 or train.latest_checkpoint(folder) is not None)
+        stage_resume = False if overwrite else resume and (i == 0 or train.latest_checkpoint(folder) is not None)
         result = train.fit(
             model, data, functools.partial(loss_terms, criterion=criterion, stage=stage), steps=n,
             batch_size=settings.batch_size,
             optimizer=functools.partial(_optimizer, model=model, stage=stage, settings=settings),
             evaluate=functools.partial(evaluate, brackets=brackets) if last else None,
             eval_every=min(settings.eval_every, n) if last else None, out_dir=folder,
-            checkpoint_every=min(settings.checkpoint_every, n), resume=stage_resume, device=device, amp=settings.amp,
+            checkpoint_every=min(settings.checkpoint_every, n), resume=stage_resume, overwrite=overwrite,
+            device=device, amp=settings.amp,
             seed=seed + i, log_every=min(settings.log_every, n), progress=progress,
         )
         results.append((stage, offset, result))
