@@ -1,4 +1,6 @@
-"""Classic computational photography in torch: image formation, response curves, tone maps.
+"""Classic computational photography in torch: image formation, response curves, merges, alignment, tone maps.
 
-Differentiable where it can be; never imports neural-network models.
+Differentiable where it can be; never imports neural-network models. ``align``
+registers hand-held brackets (Ward's median threshold bitmaps, as OpenCV's
+``AlignMTB``).
 """
