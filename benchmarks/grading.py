@@ -1,11 +1,12 @@
 """Grading a class: a fixture class of submissions of notebooks 00 and 01, graded and timed against a plain run.
 
-The class is built from the student edition (``release``) and the teacher's
-solutions: all solved, all stubs, a wrong answer, FAIL stored in the file,
-outputs cleared, checker calls edited to print PASS (and a monkeypatched
-checker), hdrlab's reference passed as the answer, an endless loop, a syntax
-error, ``sys.exit`` and a kernel crash, an exception in the learner's code, a
-missing answer cell, invalid JSON and another chapter's notebook.
+The class (15 submissions) is built from the student edition (``release``) and
+the teacher's solutions: all solved, all stubs (the student edition as released),
+a wrong answer, FAIL stored in the file, outputs cleared, a checker call edited
+to print PASS, a deleted checker cell and a monkeypatched checker, hdrlab's
+reference passed as the answer, an endless loop, a syntax error, ``sys.exit``
+and a kernel crash, an exception in the learner's code, a missing answer cell,
+invalid JSON and another chapter's notebook.
 :func:`build_class` returns each submission with the exercise results it must get;
 ``tests/test_grade.py`` grades the class and compares the gradebook with them.
 
@@ -120,14 +121,15 @@ def _class_00(folder: Path, ch00: dict, ch01_student: dict) -> list[Submission]:
     subs["00_exit_and_crash"] = (crash, {"dynamic_range": ("FAIL", "SystemExit"), "auto_exposure": ("PASS", ""),
                                          "camera": ("FAIL", "kernel died")})
 
-    tampered = _copy(stub)
-    for cell in tampered["cells"]:
-        if nbl.role(cell) == "exercise-check":
-            cell["source"] = f'print("PASS: {nbl.exercise_of(cell)}")'
-    tampered["cells"] = [c for c in tampered["cells"] if nbl.role(c) != "environment"]
+    tampered = _copy(stub)  # dynamic range: stub, checker edited to print PASS
+    _set(tampered, "exercise-check", "dynamic_range", 'print("PASS: dynamic range")')
+    _set(tampered, "exercise", "auto_exposure", nbl.source(_cell(solved, "exercise", "auto_exposure")))
+    tampered["cells"] = [c for c in tampered["cells"]  # solved, but its checker and the environment check deleted
+                         if nbl.role(c) != "environment" and not (nbl.role(c) == "exercise-check"
+                                                                  and nbl.exercise_of(c) == "auto_exposure")]
     _set(tampered, "exercise", "camera", 'import hdrlab.checks\nhdrlab.checks.check_camera = lambda f: print("PASS")'
          '\ndef my_camera(radiance, time):\n    return radiance')
-    subs["00_checker_edited"] = (tampered, {**_all("FAIL", names, "not solved"),
+    subs["00_checker_edited"] = (tampered, {"dynamic_range": ("FAIL", "not solved"), "auto_exposure": ("PASS", ""),
                                             "camera": ("FAIL", "may not touch the checking machinery")})
 
     subs["00_other_chapter"] = (ch01_student, _all("FAIL", names, "the notebook of chapter 01_camera"))
@@ -142,7 +144,8 @@ def _class_00(folder: Path, ch00: dict, ch01_student: dict) -> list[Submission]:
 def _class_01(folder: Path, ch01: dict) -> list[Submission]:
     teacher, solved = ch01
     names = grading.exercise_names(teacher)
-    subs = {"01_all_solved": (solved, _all("PASS", names))}
+    subs = {"01_all_solved": (solved, _all("PASS", names)),
+            "01_all_stubs": (releasing.release_notebook(teacher, CHAPTERS["01"]), _all("FAIL", names, "not solved"))}
 
     cleared = _copy(solved)
     _set(cleared, "exercise", "hat_weight", "def my_hat(x):\n    return 1 - (x - 0.5).abs()")
