@@ -28,6 +28,27 @@ def test_debevec_vs_opencv_quick_run():
     assert float(errors["slowdown_loaded"]) > 0
 
 
+HDR_MODULE_LINES = [
+    re.compile(r"^mertens ratio_time=\d+\.\d{3} hdrlab_s=\d+\.\d{3} opencv_s=\d+\.\d{3} mean_abs_diff=\d+\.\d{4}$"),
+    re.compile(r"^robertson ratio_err=\d+\.\d{3} crf_err_hdrlab=\d+\.\d{4} crf_err_opencv=\d+\.\d{4} "
+               r"ratio_time=\d+\.\d{3}$"),
+    re.compile(r"^drago max_abs_diff=\S+ tolerance=\S+ ratio_time=\d+\.\d{3} black_values=\d+$"),
+    re.compile(r"^mantiuk max_abs_diff=\S+ tolerance=\S+ ratio_time=\d+\.\d{3} black_values=\d+$"),
+    re.compile(r"^mtb same_shifts=\d+/\d+ true_shifts=\d+/\d+ ratio_time=\d+\.\d{3}$"),
+]
+
+
+def test_hdr_module_vs_opencv_quick_run():
+    command = [sys.executable, str(ROOT / "benchmarks" / "hdr_module_vs_opencv.py"), "--quick", "--repeats", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()[-5:]
+    for pattern, line in zip(HDR_MODULE_LINES, lines):
+        assert pattern.match(line), line
+    values = dict(item.split("=") for line in lines for item in line.split()[1:] if "/" not in item)
+    assert float(values["max_abs_diff"]) < 1 and 0 < float(values["crf_err_hdrlab"]) < 1
+
+
 THROUGHPUT_LAST_LINE = re.compile(r"^ratio_best_vs_plain=\d+\.\d{3} expandnet_best=\S+ unet_best=\S+$")
 
 
