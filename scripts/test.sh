@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_browser.sh  # chromium and Playwright for tests/test_browser.py
 export HDRLAB_PROFILE=quick
 exec .venv/bin/python -m pytest tests hdrlab "$@"

@@ -339,3 +339,41 @@ def test_before_after_explorer(hybrid_scene, monkeypatch):
     monkeypatch.undo()
     widgets.before_after_explorer(ldr, {"truth": hdr})  # the real callback draws once
     matplotlib.pyplot.close("all")
+
+
+def _descendants(widget):
+    """``widget`` and every widget inside it (boxes' children, recursively)."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _descendants(child)
+
+
+def test_every_explorer_slider_sends_its_value_on_release(radiance, bracket_stack, tiny_multiexposure, log_images,
+                                                           hybrid_scene, monkeypatch):
+    """Each slider of each explorer has continuous_update=False (the rule in hdrlab.widgets' docstring)."""
+    from hdrlab.imaging import crf
+
+    class NoFigures:  # every viz callback a no-op: only the controls are inspected
+        def __getattr__(self, name):
+            return lambda *args: None
+
+    monkeypatch.setattr(widgets, "viz", NoFigures())
+    stack, times = bracket_stack
+    model, item = tiny_multiexposure
+    outputs, target = log_images
+    ldr, hdr = hybrid_scene["square"]
+    explorers = {
+        "exposure_explorer": widgets.exposure_explorer(radiance),
+        "recovery_explorer": widgets.recovery_explorer(stack, times, crf.log_inverse_response("film-soft")),
+        "tonemap_explorer": widgets.tonemap_explorer(radiance),
+        "adaptation_explorer": widgets.adaptation_explorer(ldr, ldr, [ldr, ldr]),
+        "reexposure_explorer": widgets.reexposure_explorer(model, item["ldr"]),
+        "recursion_explorer": widgets.recursion_explorer(stack[:3], (-1.0, 0.0, 1.0)),
+        "upsampler_explorer": widgets.upsampler_explorer(outputs, target),
+        "before_after_explorer": widgets.before_after_explorer(ldr, {"truth": hdr}),
+    }
+    assert sorted(explorers) == sorted(widgets.__all__), "build each new explorer here too"
+    for name, explorer in explorers.items():
+        sliders = [w for w in _descendants(explorer) if w.has_trait("continuous_update")]  # text boxes have it too
+        assert sliders, f"{name} has no slider"
+        assert [s.description for s in sliders if s.continuous_update] == [], f"{name}: continuous_update=True"
