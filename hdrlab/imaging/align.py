@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from hdrlab.errors import DTypeError, ShapeError, describe
-from hdrlab.imaging.crf import _check_layout, _check_values, _map_tasks
+from hdrlab.imaging.crf import _check_layout, _check_values, _map_tasks, _on_worker
 from hdrlab.validate import check_int
 
 __all__ = ["MTBAlignment", "align_mtb", "median_threshold_bitmap", "shift_image"]
@@ -256,7 +256,8 @@ def align_mtb(stack: torch.Tensor, max_bits: int = 6, exclude_range: int = 4, *,
     frames = stack.detach()
     pivot = frames.shape[0] // 2
     depth = _depth(*frames.shape[-2:], max_bits)
-    base = [_signs(level, exclude_range) for level in _pyramid(_grey_codes(frames[pivot]).cpu().numpy(), depth)]
+    base = _on_worker(lambda: [_signs(level, exclude_range)
+                               for level in _pyramid(_grey_codes(frames[pivot]).cpu().numpy(), depth)])
 
     def register(i: int) -> tuple[int, int]:
         return (0, 0) if i == pivot else _calculate_shift(base, _grey_codes(frames[i]).cpu().numpy(), exclude_range)
