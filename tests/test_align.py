@@ -67,7 +67,8 @@ class TestMedianThresholdBitmap:
 
 
 class TestAlignMTB:
-    @pytest.mark.parametrize("shifts", [[(3, -7), (0, 0), (-5, 11)], [(0, 0), (0, 0), (0, 0)], [(-20, 0), (0, 0), (1, 30)]])
+    @pytest.mark.parametrize("shifts", [[(3, -7), (0, 0), (-5, 11)], [(0, 0), (0, 0), (0, 0)],
+                                        [(-20, 0), (0, 0), (1, 30)]])
     def test_recovers_known_shifts(self, bracket, shifts):
         """Frames of different exposure, translated: the shifts that undo the motion are found."""
         result = align_mtb(moved(bracket, shifts))

@@ -375,5 +375,6 @@ def test_drago_bias_and_mantiuk_scale():
     # a lower bias brightens the dark end (Drago et al.'s fig. 4): the median display value rises
     assert tonemap.drago(radiance, bias=0.6).median() > tonemap.drago(radiance, bias=0.95).median()
     # less contrast scale, less spread of the display log-luminance
-    spread = [tonemap.mantiuk(radiance, scale=s, luma=tonemap.OPENCV_LUMA).clamp_min(1e-4).log().std() for s in (0.4, 0.9)]
+    spread = [tonemap.mantiuk(radiance, scale=s, luma=tonemap.OPENCV_LUMA).clamp_min(1e-4).log().std()
+              for s in (0.4, 0.9)]
     assert spread[0] < spread[1]

@@ -60,7 +60,7 @@ from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
 from hdrlab.imaging.crf import (BIT_DEPTHS, _check_layout, _check_values, _chunk_extremes, _map_chunks, _map_tasks,
                                 _stack_bits, _value_error, recover_debevec)
 from hdrlab.imaging.tonemap import REC709_LUMA
-from hdrlab.imaging.weights import exposure_weight, weight_lut
+from hdrlab.imaging.weights import weight_lut
 from hdrlab.validate import check_exposure_times, check_nonnegative, check_tensor
 
 __all__ = ["merge_debevec", "piecewise_linear_lookup", "merge_debevec_differentiable", "synthesize_hdr",
@@ -207,7 +207,10 @@ def _merge_block(x: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: t
 
 def _merge_chunk(planes: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, out: torch.Tensor,
                  start: int, stop: int) -> tuple[float, float] | None:
-    """Merge pixels ``start:stop`` of ``planes`` ``(N, 3, P)`` into ``out`` ``(3, P)``; their extremes if out of range."""
+    """Merge pixels ``start:stop`` of ``planes`` ``(N, 3, P)`` into ``out`` ``(3, P)``.
+
+    Returns None, or the chunk's extremes (and merges nothing) when a value is out of range.
+    """
     x = planes[:, :, start:stop]
     levels = g.shape[-1]
     bad = _chunk_extremes(x, levels)
@@ -619,7 +622,7 @@ def _reflect(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 def _down(x: torch.Tensor) -> torch.Tensor:
-    """Blur ``(*, h, w)`` with the 5-tap binomial kernel (reflect-101 border) and keep even pixels: ``(*, ceil(h/2), ceil(w/2))``.
+    """Blur ``(*, h, w)`` by the 5-tap binomial (reflect-101), keep even pixels: ``(*, ceil(h/2), ceil(w/2))``.
 
     Padded once; only the kept outputs are computed (taps read with stride 2),
     columns first; the kernel's 1/16 per axis is applied once at the end.
@@ -681,7 +684,8 @@ def _fusion_weight(frame: torch.Tensor, rows: tuple[int, int], contrast: float, 
     c = c.sub_(centre, alpha=4.0).abs_()  # 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
     red, green, blue = frame[:, start:stop].unbind(0)
     mean = (red + green).add_(blue).mul_(1 / 3)
-    variance = torch.sub(red, mean).square_().add_(torch.sub(green, mean).square_()).add_(torch.sub(blue, mean).square_())
+    variance = torch.sub(red, mean).square_()
+    variance.add_(torch.sub(green, mean).square_()).add_(torch.sub(blue, mean).square_())
     variance.mul_(1 / 3)  # of R, G, B
     e = mean.sub_(0.5).square_().add_(variance).mul_(-3 / (2 * _EXPOSEDNESS_SIGMA**2)).exp_()
     weight = None
@@ -739,9 +743,10 @@ def mertens_fusion(
 
     The frames' Laplacian pyramids are blended with the weights' Gaussian
     pyramids (5-tap binomial kernel, reflect-101 padding as OpenCV's
-    ``pyrDown``/``pyrUp``, any odd or even size) and collapsed. Blending band-pass images overshoots next to strong edges (halos):
-    on the course's scenes 1-7 % of the fused values leave [0, 1], by up to ~0.6
-    at the strongest edges. As its final display step, and its only clip, the function
+    ``pyrDown``/``pyrUp``, any odd or even size) and collapsed. Blending
+    band-pass images overshoots next to strong edges (halos): on the course's
+    scenes 1-7 % of the fused values leave [0, 1], by up to ~0.6 at the
+    strongest edges. As its final display step, and its only clip, the function
     clips to [0, 1]. No exposure times or response curve are needed; the output
     is display-referred, not radiance.
 

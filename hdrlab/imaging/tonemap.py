@@ -592,7 +592,7 @@ def _check_luma(luma: object) -> tuple[float, float, float]:
 
 
 def _normalise(image: torch.Tensor, gamma: float) -> torch.Tensor:
-    """OpenCV's linear ``Tonemap``: ``max(x, 1e-6)``, then ``(x - min) / (max - min)`` per image, then ``^(1/gamma)``."""
+    """OpenCV's linear ``Tonemap``: ``max(x, 1e-6)``, ``(x - min) / (max - min)`` per image, ``^(1/gamma)``."""
     image = image.clamp_min(_OPENCV_FLOOR)
     low, high = image.amin(dim=(-3, -2, -1), keepdim=True), image.amax(dim=(-3, -2, -1), keepdim=True)
     image = torch.where(high - low > 0, (image - low) / (high - low).clamp_min(torch.finfo(image.dtype).tiny), image)
@@ -760,8 +760,9 @@ def mantiuk(radiance: torch.Tensor, gamma: float = 1.0, scale: float = 0.7, satu
     Agreement with OpenCV (same parameters, ``luma=OPENCV_LUMA``, RGB order):
     max abs difference < 5e-3 (1.8e-3 on the benchmark's scenes) over pixels whose
     normalised grey is above OpenCV's 1e-6 floor (the solver stops on float32
-    residuals, as OpenCV's); at the floor both divide vanishing numbers. Black pixels give 0, not NaN. Runs as one task on
-    a single-threaded hdrlab worker, as :func:`drago`.
+    residuals, as OpenCV's); at the floor both divide vanishing numbers. Black
+    pixels give 0, not NaN. Runs as one task on a single-threaded hdrlab worker,
+    as :func:`drago`.
 
     Args:
         radiance: ``(*, 3, H, W)`` linear radiance ``>= 0``.
