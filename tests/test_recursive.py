@@ -454,6 +454,19 @@ class TestTraining:
         with pytest.raises(ChoiceError):
             rc.train_recursive(tmp_path / "b", "quick", progress="none", device="cpu")  # fresh run into a used folder
 
+    def test_resume_auto_trains_then_loads_and_overwrite_retrains(self, tmp_path, tiny):
+        """What the notebook does: resume="auto" trains an empty folder, then loads it; FRESH (overwrite) retrains."""
+        first, result = rc.train_recursive(tmp_path, "quick", resume="auto", progress="none", device="cpu")
+        assert result.step == 5 and [r["step"] for r in result.history if r["phase"] == "train"] == [1, 2, 3, 4, 5]
+        loaded, again = rc.train_recursive(tmp_path, "quick", resume="auto", progress="none", device="cpu")
+        assert again.step == 5 and again.last_eval == result.last_eval and _same_state(loaded, first)
+        assert [r["step"] for r in again.history if r["phase"] == "train"] == [1, 2, 3, 4, 5]
+        fresh, retrained = rc.train_recursive(tmp_path, "quick", resume="auto", overwrite=True, progress="none",
+                                              device="cpu")
+        assert retrained.step == 5 and _same_state(fresh, first)  # same seed: the same weights again
+        with pytest.raises(ChoiceError, match="ablation"):  # another variant in the same folder: named
+            rc.train_recursive(tmp_path, "quick", ablation="baseline", resume="auto", progress="none", device="cpu")
+
     def test_ablation_runs_and_missing_runs(self, tmp_path, tiny):
         model, _ = rc.train_recursive(tmp_path / "base", "quick", ablation="baseline", steps=1, progress="none",
                                       device="cpu")

@@ -1046,6 +1046,15 @@ def _combine(results: list[tuple[str, int, train.FitResult]]) -> train.FitResult
     return dataclasses.replace(last, step=offset + last.step, history=history, evals=evals, seconds=seconds)
 
 
+def _stage_resume(resume: bool | str, overwrite: bool, first: bool, folder: Path) -> bool | str:
+    """What a stage's fit gets: the first stage ``resume`` as given; a later one continues only from a checkpoint."""
+    if overwrite:
+        return False
+    if first:
+        return resume
+    return resume in (True, "auto") and train.latest_checkpoint(folder) is not None
+
+
 def train_recursive(
     out_dir: str | os.PathLike,
     profile: str = "auto",
@@ -1119,7 +1128,7 @@ def train_recursive(
             parameter.requires_grad_(stage != "a")
         folder = out / f"stage_{stage}"
         last = i == len(stages) - 1
-        stage_resume = False if overwrite else resume and (i == 0 or train.latest_checkpoint(folder) is not None)
+        stage_resume = _stage_resume(resume, overwrite, i == 0, folder)
         result = train.fit(
             model, data, functools.partial(loss_terms, criterion=criterion, stage=stage), steps=n,
             batch_size=settings.batch_size,
