@@ -40,7 +40,7 @@ import io as io_module
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
 
@@ -91,22 +91,9 @@ def _report(ok: bool, what: str, problem: str) -> bool:
     return ok
 
 
-def _code_objects(references: Iterable[object]) -> frozenset[CodeType]:
-    """The code objects of functions, and of the methods of classes (e.g. an autograd Function)."""
-    codes = set()
-    for ref in references:
-        if isinstance(ref, type):
-            members = list(vars(ref).values())
-            codes |= {f.__code__ for f in members if hasattr(f, "__code__")}
-            codes |= {f.__func__.__code__ for f in members if hasattr(getattr(f, "__func__", None), "__code__")}
-        else:
-            codes.add(ref.__code__)
-    return frozenset(codes)
-
-
-def _exercise(chapter: str, *references: object) -> Callable:
-    """Register a checker as an exercise of ``chapter`` that refuses the given reference implementations."""
-    codes = _code_objects(references)
+def _exercise(chapter: str, *references: Callable) -> Callable:
+    """Register a checker as an exercise of ``chapter`` that refuses the given reference functions."""
+    codes = frozenset(reference.__code__ for reference in references)
 
     def register(check: Callable[..., bool]) -> Callable[..., bool]:
         name = check.__name__.removeprefix("check_")
