@@ -65,7 +65,7 @@ __all__ = ["GradeRow", "Limits", "GRADEBOOK_COLUMNS", "exercise_names", "assembl
 GRADEBOOK_COLUMNS = ("submission", "chapter", "exercise", "kind", "result", "score", "reason")
 #: Names an answer cell may not use: the checker, and what could silence or fake its verdict.
 _GUARDED_NAMES = frozenset({"checks", "builtins", "__builtins__", "setprofile", "settrace", "stdout", "stderr",
-                            "_report", "_call", "_RESULTS", "nbval", "hdrlab.checks"})
+                            "_report", "_call", "_RESULTS", "nbval"})
 #: nbval compares only the checkers' verdict lines: indented detail lines and anything else are dropped.
 _SANITIZE = "[verdict lines only]\nregex: (?m)^(?!PASS: |FAIL: ).*(?:\\n|$)\nreplace: \n"
 #: Runs ``argv[2:]`` with the address space capped at ``argv[1]`` bytes (where the OS allows).
