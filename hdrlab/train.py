@@ -63,7 +63,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
+import itertools
 import json
 import math
 import os
@@ -87,7 +89,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm.auto import tqdm as notebook_tqdm
 from tqdm.std import tqdm
 
-from hdrlab import env
+from hdrlab import env, estimate
 from hdrlab.errors import (
     ChoiceError,
     DTypeError,
@@ -125,6 +127,8 @@ PROGRESS_CHOICES = ("auto", "notebook", "tqdm", "text", "none")
 RESUME_CHOICES = (True, False, "auto")
 #: Environment variable that sets what ``progress="auto"`` means (headless notebook runs set ``text``).
 PROGRESS_VARIABLE = "HDRLAB_PROGRESS"
+#: Environment variable capping the steps of every :func:`fit` (a smoke test of a large profile); unset: no cap.
+MAX_STEPS_VARIABLE = "HDRLAB_MAX_STEPS"
 #: Columns of ``metrics.csv`` (long format: one row per logged value).
 METRICS_COLUMNS = ("step", "phase", "name", "value", "lr", "elapsed_s")
 
@@ -1029,6 +1033,13 @@ class _Log:
         elif self.bar is not None:
             self.bar.write(_format_row(row, self.steps, None))
 
+    def note(self, text: str) -> None:
+        """Print one line beside the progress (nothing when progress is ``"none"``)."""
+        if self.bar is not None:
+            self.bar.write(text)
+        elif self.mode == "text":
+            print(text, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -1124,6 +1135,7 @@ class _Run:
     out_dir: Path | None
     rank: int
     num_workers: int
+    planned_steps: int = 0  # the steps asked for (config.steps is fewer under HDRLAB_MAX_STEPS)
     log: _Log | None = None  # set once the start step is known (progress and TensorBoard need it)
     start: int = 0
     elapsed_before: float = 0.0
@@ -1135,9 +1147,11 @@ class _Run:
     checkpoint: Path | None = None
 
     def train(self) -> FitResult:
-        batches = self._batches() if self.start < self.config.steps else iter(())
+        batches, data_seconds = self._batches() if self.start < self.config.steps else (iter(()), 0.0)
         for step in range(self.start + 1, self.config.steps + 1):
             batch = _to_device(next(batches), self.engine.device, self.config.channels_last)
+            if step == self.start + 1:
+                self._announce_cost(batch, data_seconds)
             values = _train_step(self.engine, batch, step)
             if step == self.start + 1:
                 self._check_monitor(values, "train")  # fail at once, not at the first log
@@ -1151,7 +1165,37 @@ class _Run:
         return FitResult(self.config.steps, self.log.history, self.evals, self.last_eval, self.checkpoint,
                          seconds, done * self.config.batch_size / seconds if done else 0.0)
 
-    def _batches(self) -> Iterator[Any]:
+    def _announce_cost(self, batch: Any, data_seconds: float) -> None:
+        """Before the first step: measure one step (FLOPs, seconds) and say how long the training will take."""
+        if self.rank != 0 or (self.log.mode == "none" and not estimate.recording()):
+            return
+        engine = self.engine
+        try:
+            cost = estimate.measure_step(engine.model, engine.step_fn, batch, device=engine.device,
+                                         amp_dtype=engine.amp_dtype, data_seconds=data_seconds)
+        except torch.OutOfMemoryError:
+            self.log.note("no time estimate: one pass over the whole batch does not fit in memory at once")
+            return
+        left = self.planned_steps - self.start
+        self.log.note(cost.describe(left))
+        estimate.record("train", None if self.out_dir is None else str(self.out_dir), steps=left,
+                        **asdict(cost))
+        if self.planned_steps != self.config.steps:
+            self.log.note(f"{MAX_STEPS_VARIABLE}={self.config.steps}: this run stops at step {self.config.steps} "
+                          f"of its {self.planned_steps}")
+
+    def _batches(self) -> tuple[Iterator[Any], float]:
+        """The batches from the start step on, and the seconds loading one took (the second batch when there is
+        one: the first also starts the loader and fills the scenes' caches)."""
+        loader = self._loader()
+        first = next(loader)
+        if self.config.steps - self.start < 2:
+            return itertools.chain([first], loader), 0.0
+        loading = time.perf_counter()
+        second = next(loader)
+        return itertools.chain([first, second], loader), time.perf_counter() - loading
+
+    def _loader(self) -> Iterator[Any]:
         cfg = self.config
         indices = _rank_batches(cfg.dataset_size, cfg.batch_size, cfg.seed, cfg.shuffle, self.start,
                                 self.rank, cfg.world_size)
@@ -1190,7 +1234,16 @@ class _Run:
             self._step_plateau(means, "train")
 
     def _evaluate(self, step: int, on_grid: bool) -> None:
-        metrics = _evaluate_on_main(self.evaluate, self.engine.model, self.rank, self.config.world_size)
+        evaluate = functools.partial(_evaluate_on_main, self.evaluate, self.engine.model, self.rank,
+                                     self.config.world_size)
+        if estimate.recording() and not self.evals and self.rank == 0:
+            metrics, flops, ops = estimate.count_flops(evaluate)
+            cfg = self.config
+            count = 1 if cfg.eval_every is None else -(-self.planned_steps // cfg.eval_every)
+            estimate.record("eval", None if self.out_dir is None else str(self.out_dir), flops=flops, ops=ops,
+                            evaluations=count)
+        else:
+            metrics = evaluate()
         self.evals.append({"step": step, **metrics})
         self.last_eval = metrics
         self.log.write(_make_row(step, "eval", metrics, self._lr(), self._elapsed()), self.rank == 0)
@@ -1327,6 +1380,17 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
 # ----------------------------------------------------------------------------- fit
 
 
+def _capped_steps(steps: int) -> int:
+    """``steps``, or fewer when ``HDRLAB_MAX_STEPS`` (a positive integer) is set."""
+    cap = os.environ.get(MAX_STEPS_VARIABLE, "").strip()
+    if not cap:
+        return steps
+    if not cap.isdigit() or int(cap) < 1:
+        raise ChoiceError(describe(f"{MAX_STEPS_VARIABLE} as a positive integer", repr(cap),
+                                   "Unset it, or set it to e.g. 2 for a smoke test of a profile."))
+    return min(steps, int(cap))
+
+
 def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.Tensor | Mapping[str, torch.Tensor]],
         *, steps: int, batch_size: int,
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
@@ -1347,6 +1411,11 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
     train term) is its mean over each ``log_every`` window; any other name with
     ``evaluate`` and ``eval_every`` is an evaluation metric, fed at each evaluation.
     A NaN/inf loss term stops the run with :class:`~hdrlab.errors.NonFiniteLossError`.
+    Before the first step (unless ``progress="none"``) it measures one step on a copy
+    of the model (:func:`hdrlab.estimate.measure_step`: FLOPs and seconds, RNG states
+    restored, so the run is unchanged) and prints ``training N steps: about M min on
+    this device ...``. ``HDRLAB_MAX_STEPS`` (a positive integer) caps ``steps``, saying
+    so: a smoke test of a large profile on a small machine.
     On CUDA out-of-memory the batch is split into twice as many micro-batches whose
     gradients are accumulated (same optimizer step), with a printed notice.
 
@@ -1460,6 +1529,7 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         )
     size = _check_dataset(data, batch_size)
     _check_outputs(out_dir, checkpoint_every, resume, overwrite, tensorboard)
+    planned, steps = steps, _capped_steps(steps)
     progress_mode = _resolve_progress(progress)
     resume = _resolve_resume(resume, overwrite, None if out_dir is None else Path(out_dir))
     chosen = _fit_device(device, world_size, local_rank)
@@ -1478,6 +1548,7 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
         engine = _build_engine(model, step, optimizer, scheduler, config, chosen, amp_dtype, micro_batches)
         folder = None if out_dir is None else Path(out_dir)
         run = _open_run(engine, config, data, evaluate, folder, resume, overwrite, num_workers, rank)
+        run.planned_steps = planned
         writer = None
         if tensorboard and rank == 0:
             writer = _summary_writer_class()(str(folder / "tensorboard"), purge_step=run.start + 1 if resume else None)
@@ -1489,9 +1560,11 @@ def fit(model: nn.Module, data: Dataset, step: Callable[[nn.Module, Any], torch.
             print(f"{folder}: {done} (same settings; FRESH = True in a notebook, or a new folder, trains again)",
                   flush=True)
         try:
-            return run.train()
+            result = run.train()
         finally:
             run.log.close()
+        estimate.record("fit", None if folder is None else str(folder), seconds=time.perf_counter() - run.started)
+        return result
     finally:
         if created:
             dist.destroy_process_group()

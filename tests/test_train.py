@@ -532,7 +532,8 @@ def test_text_progress_prints_plain_lines(capsys):
               evaluate=lambda m: {"val": 0.5})
     out = capsys.readouterr().out
     assert "\r" not in out
-    lines = out.splitlines()
+    estimate, *lines = out.splitlines()
+    assert estimate.startswith("training 4 steps: about ")
     assert [line.split("  ")[0] for line in lines] == ["step 2/4", "step 4/4", "eval at step 4/4"]
     assert "loss " in lines[0] and " lr 0.01" in lines[0] and "ETA " in lines[0] and "samples_per_second" in lines[0]
 
@@ -540,7 +541,8 @@ def test_text_progress_prints_plain_lines(capsys):
 def test_tqdm_progress_goes_to_stderr_and_auto_picks_text_off_a_terminal(capsys, monkeypatch):
     train.fit(make_model(), Pairs(), step, **quick(steps=4, progress="tqdm"), log_every=2)
     out, err = capsys.readouterr()
-    assert out == "" and "4/4" in err and "loss" in err
+    assert out.startswith("training 4 steps: about ") and out.count("\n") == 1  # the estimate, through tqdm.write
+    assert "4/4" in err and "loss" in err
     assert train._resolve_progress("auto") == "text"  # captured stdout is no terminal, like a notebook's
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert train._resolve_progress("auto") == "tqdm"
