@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdrlab", description="The hdrlab course tools.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("course", help="execute the notebooks with papermill and print a summary table")
-    run.add_argument("--profile", default="quick", choices=["quick", "full"], help="quick: CPU minutes; full: paper scale")
+    run.add_argument("--profile", default="quick", choices=["quick", "gpu", "full"],
+                     help="quick: CPU minutes; gpu: one Colab GPU, ~15 min a chapter; full: paper scale")
     run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,01")
     run.add_argument("--out", default="course-output", help="folder for executed notebooks and summary (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=None, help="per-notebook limit in seconds (default: 600 quick, 21600 full)")
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("--repository", default=None, help="owner/name (default: hdrlab.REPOSITORY)")
     fit = commands.add_parser("train", help="train a method's model on the embedded data, checkpoint and evaluate it")
     fit.add_argument("method", choices=sorted(TRAINERS), help="the method to train")
-    fit.add_argument("--profile", default="auto", choices=["auto", "quick", "full"], help="default: %(default)s")
+    fit.add_argument("--profile", default="auto", choices=["auto", "quick", "gpu", "full"], help="default: %(default)s")
     fit.add_argument("--out", required=True, help="run folder: settings.json, metrics.csv, checkpoints/")
     fit.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     fit.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")

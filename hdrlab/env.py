@@ -26,8 +26,9 @@ from hdrlab.errors import ChoiceError, describe
 
 __all__ = ["PROFILES", "Setup", "seed_everything", "device", "profile", "in_colab", "versions", "setup"]
 
-#: The two scales every notebook runs at (DESIGN §3).
-PROFILES = ("quick", "full")
+#: The three scales every notebook runs at (DESIGN §3): ``quick`` (a 2-core CPU, minutes), ``gpu`` (one free
+#: Colab GPU, at most ~15 minutes a chapter) and ``full`` (the paper's recipe, hours to days; only by name).
+PROFILES = ("quick", "gpu", "full")
 _PROFILE_VARIABLE = "HDRLAB_PROFILE"
 _REPORTED_PACKAGES = (
     "torch", "torchvision", "numpy", "opencv-python-headless", "lpips",
@@ -91,16 +92,18 @@ def device(preference: str = "auto") -> torch.device:
 
 
 def profile(name: str = "auto") -> str:
-    """Resolve a run profile to ``"quick"`` or ``"full"`` (DESIGN §3).
+    """Resolve a run profile to ``"quick"``, ``"gpu"`` or ``"full"`` (DESIGN §3).
 
     ``"auto"`` is the value of ``HDRLAB_PROFILE`` when set (CI sets ``quick``),
-    else ``"quick"`` without a GPU and ``"full"`` with one. An explicit name wins.
+    else ``"quick"`` without a GPU and ``"gpu"`` with one. ``"full"`` (hours to
+    days) runs only when named, here or in ``HDRLAB_PROFILE``; every training
+    prints its time estimate before it starts.
 
     Args:
-        name: ``"auto"``, ``"quick"`` or ``"full"``.
+        name: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``.
 
     Returns:
-        ``"quick"`` or ``"full"``.
+        ``"quick"``, ``"gpu"`` or ``"full"``.
 
     Raises:
         ChoiceError: unknown name, in the argument or in ``HDRLAB_PROFILE``.
@@ -110,12 +113,14 @@ def profile(name: str = "auto") -> str:
         if from_env:
             if from_env not in PROFILES:
                 raise ChoiceError(
-                    describe(f"{_PROFILE_VARIABLE} in {PROFILES}", repr(from_env), "Unset it or set it to 'quick' or 'full'.")
+                    describe(f"{_PROFILE_VARIABLE} in {PROFILES}", repr(from_env),
+                             "Unset it or set it to 'quick', 'gpu' or 'full'.")
                 )
             return from_env
-        return "full" if torch.cuda.is_available() else "quick"
+        return "gpu" if torch.cuda.is_available() else "quick"
     if name not in PROFILES:
-        raise ChoiceError(describe("profile 'auto', 'quick' or 'full'", repr(name), "Set PROFILE to one of those."))
+        raise ChoiceError(describe("profile 'auto', 'quick', 'gpu' or 'full'", repr(name),
+                                   "Set PROFILE to one of those."))
     return name
 
 
@@ -169,10 +174,10 @@ def _gpu_hint(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(dev)}"
     if in_colab():
-        return "No GPU: in Colab choose Runtime > Change runtime type > T4 GPU for the full profile."
+        return "No GPU: in Colab choose Runtime > Change runtime type > T4 GPU for the gpu profile."
     from hdrlab import colab_url
 
-    return f"No GPU: the quick profile runs here; for the full profile open the notebook on Colab ({colab_url()})."
+    return f"No GPU: the quick profile runs here; for the gpu profile open the notebook on Colab ({colab_url()})."
 
 
 # setup() takes parameters named like these functions; it calls them by these names.
@@ -186,7 +191,7 @@ def setup(seed: int = 0, device: str = "auto", profile: str = "auto", verbose: b
     Args:
         seed: seed for :func:`seed_everything`.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``, resolved by :func:`hdrlab.env.device`.
-        profile: ``"auto"``, ``"quick"`` or ``"full"``, resolved by :func:`hdrlab.env.profile`.
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``, resolved by :func:`hdrlab.env.profile`.
         verbose: print the versions, profile and device.
 
     Returns:

@@ -11,9 +11,13 @@ traceback in any output, or a widget shown as text (``VBox(...)``) instead of co
 
 Notebooks: ``tests/browser/explorers.ipynb`` builds every explorer of ``hdrlab.widgets.__all__`` on small
 inputs (a test below fails when one is missing); notebooks 00 and 01 run end to end, copied into the
-temporary folder. Notebooks 02-05 train for minutes, so their explorers are covered by the fixture only.
+temporary folder. Notebooks 02-05 train for minutes, so their explorers are covered by the fixture only, and
+their trainings by ``tests/browser/training.ipynb``: each chapter's training function (what their training
+cells call) cut to three steps by ``HDRLAB_MAX_STEPS``, which must print its time estimate and show a
+widget progress bar that reaches its end.
 
-Screenshots (each explorer after its controls were changed, and each course notebook after "Run All")
+Screenshots (each explorer after its controls were changed, each training cell, and each course notebook
+after "Run All")
 go to ``<tmp_path>/screenshots`` and, when ``HDRLAB_SCREENSHOTS`` names a folder, there too.
 """
 
@@ -40,12 +44,15 @@ from hdrlab import widgets
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORERS_NOTEBOOK = ROOT / "tests" / "browser" / "explorers.ipynb"
+TRAINING_NOTEBOOK = ROOT / "tests" / "browser" / "training.ipynb"
+TRAINED_METHODS = ("expandnet", "metahdr", "multiexposure", "recursive", "hybrid")  # the cells of TRAINING_NOTEBOOK
 CHROMIUM = Path("/usr/bin/chromium")
 SETUP_HINT = "run `bash scripts/setup_browser.sh` (Debian's chromium package and Playwright for Python)"
 
 SERVER_START_S = 60  # JupyterLab answering its API
 KERNEL_START_S = 60  # a notebook's kernel idle after the page opened
-RUN_ALL_S = {"explorers.ipynb": 90, "00_getting_started.ipynb": 150, "01_camera_pipeline_debevec.ipynb": 150}
+RUN_ALL_S = {"explorers.ipynb": 90, "00_getting_started.ipynb": 150, "01_camera_pipeline_debevec.ipynb": 150,
+             "training.ipynb": 400}
 UPDATE_S = 60  # one control change -> the explorer's new image
 WIDGET_TEXT = re.compile(r"^\s*(VBox|HBox|Box|interactive|Output|IntSlider|FloatSlider|FloatLogSlider|Dropdown)\(")
 EMPTY_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
@@ -120,6 +127,8 @@ class Lab:
         env = dict(os.environ, HDRLAB_PROFILE="quick", JUPYTER_CONFIG_DIR=str(state / "config"),
                    JUPYTER_DATA_DIR=str(state / "data"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
                    IPYTHONDIR=str(state / "ipython"))
+        for name in ("HDRLAB_PROGRESS", "HDRLAB_MAX_STEPS"):  # a learner's defaults: widget bars, whole trainings
+            env.pop(name, None)
         command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                    f"--port={self.base.rsplit(':', 1)[1]}", "--port-retries=0",
                    f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
@@ -328,30 +337,37 @@ def _save_notebook(page, screenshots: Path, stem: str) -> None:
 
 @pytest.mark.parametrize("source", [EXPLORERS_NOTEBOOK, ROOT / "notebooks" / "00_getting_started.ipynb",
                                     ROOT / "notebooks" / "01_camera_pipeline_debevec.ipynb"], ids=lambda p: p.stem)
-def test_browser_notebook_explorers(lab, source):
-    """Run All in JupyterLab, then every control of every explorer redraws its figure; no error anywhere."""
-    server, context, screenshots = lab
+def _run_all(server: Lab, context, source: Path, errors: list[str]):
+    """Copy ``source`` next to JupyterLab, open it, Run All, and wait until every cell ran without a problem."""
     shutil.copy(source, server.root / source.name)
-    expected = _explorer_calls(source)
-    errors: list[str] = []
     page = context.new_page()
     page.on("console", lambda message: message.type == "error" and errors.append(f"console: {message.text}"))
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.goto(server.url(source.name))
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=KERNEL_START_S * 1000)
+    page.wait_for_function("() => document.querySelector('#jp-main-statusbar')?.innerText.includes('| Idle')",
+                           timeout=KERNEL_START_S * 1000)
+    page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")  # fold the file browser: a wider notebook
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    started = time.monotonic()
+    page.wait_for_function(RUN_FINISHED, polling=500, timeout=RUN_ALL_S[source.name] * 1000)
+    server.wait_idle(UPDATE_S)
+    print(f"{source.name}: Run All took {time.monotonic() - started:.0f} s")
+    assert not _problems(page, errors), _problems(page, errors)
+    prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.innerText)")
+    assert all(re.search(r"\d", prompt) for prompt in prompts), f"cells left unrun: {prompts}"
+    return page
+
+
+def test_browser_notebook_explorers(lab, source):
+    """Run All in JupyterLab, then every control of every explorer redraws its figure; no error anywhere."""
+    server, context, screenshots = lab
+    expected = _explorer_calls(source)
+    errors: list[str] = []
+    page = None
     try:
-        page.goto(server.url(source.name))
-        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=KERNEL_START_S * 1000)
-        page.wait_for_function("() => document.querySelector('#jp-main-statusbar')?.innerText.includes('| Idle')",
-                               timeout=KERNEL_START_S * 1000)
-        page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")  # fold the file browser: a wider notebook
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        started = time.monotonic()
-        page.wait_for_function(RUN_FINISHED, polling=500, timeout=RUN_ALL_S[source.name] * 1000)
-        server.wait_idle(UPDATE_S)
-        print(f"{source.name}: Run All took {time.monotonic() - started:.0f} s")
-        assert not _problems(page, errors), _problems(page, errors)
-        prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.innerText)")
-        assert all(re.search(r"\d", prompt) for prompt in prompts), f"cells left unrun: {prompts}"
+        page = _run_all(server, context, source, errors)
         if source != EXPLORERS_NOTEBOOK:
             _save_notebook(page, screenshots, source.stem)
         names = page.evaluate(FIND_EXPLORERS)
@@ -364,5 +380,32 @@ def test_browser_notebook_explorers(lab, source):
         print(f"{source.name}: {len(names)} explorers, {controls} controls changed, each redrew its figure")
         assert not _problems(page, errors), _problems(page, errors)
     finally:
-        page.close()
+        if page is not None:
+            page.close()
+        server.shutdown_kernels()
+
+
+def test_browser_training_shows_its_estimate_and_a_progress_bar(lab):
+    """Each chapter's training, cut to 3 steps: the time estimate, then a widget progress bar that reached 3/3."""
+    server, context, screenshots = lab
+    errors: list[str] = []
+    page = None
+    try:
+        page = _run_all(server, context, TRAINING_NOTEBOOK, errors)
+        cells = page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=".train_"))
+        assert cells.count() == len(TRAINED_METHODS), f"{cells.count()} training cells, expected {TRAINED_METHODS}"
+        for index, method in enumerate(TRAINED_METHODS):
+            cell = cells.nth(index)
+            bars = cell.locator(".jp-OutputArea .widget-hprogress")
+            text = cell.locator(".jp-OutputArea").inner_text()
+            assert bars.count() >= 1, f"{method}: no progress bar widget in its output:\n{text[:1500]}"
+            assert re.search(r"training \d+ steps: about .+ on this device", text), f"{method}: no estimate:\n{text}"
+            assert "HDRLAB_MAX_STEPS=3: this run stops at step 3" in text, f"{method}:\n{text[:1500]}"
+            assert text.count("3/3") >= bars.count(), f"{method}: a bar did not reach 3/3:\n{text[:1500]}"
+            _save(cell, screenshots, f"training-{index + 1}-{method}.png")
+        print(f"training.ipynb: {len(TRAINED_METHODS)} trainings, each with its estimate and a full progress bar")
+        assert not _problems(page, errors), _problems(page, errors)
+    finally:
+        if page is not None:
+            page.close()
         server.shutdown_kernels()

@@ -117,6 +117,16 @@ class TestEditions:
         assert result.status == status, result.error
         assert result.exercises == f"{int(verdicts['exercise-check'] == 'PASS')}/1"
 
+    @pytest.mark.parametrize("verdicts, status", [
+        ({"exercise-check": "PASS", "key-effect": "FAIL"}, "ok"),      # untrained models cannot show the effect
+        ({"exercise-check": "FAIL", "key-effect": "PASS"}, "FAILED"),  # the exercises are judged as ever
+    ])
+    def test_a_capped_run_lets_key_effects_fail(self, tmp_path, monkeypatch, verdicts, status):
+        monkeypatch.setenv("HDRLAB_MAX_STEPS", "2")
+        path = _checked_notebook(tmp_path / "00_checked.ipynb", verdicts)
+        result = course.run_notebook(path, tmp_path / "out", edition="teacher")
+        assert result.status == status, result.error
+
     def test_student_edition_run_releases_first(self, tmp_path):
         teacher = tmp_path / "teacher"
         teacher.mkdir()

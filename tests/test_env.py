@@ -51,14 +51,14 @@ class TestProfile:
         assert env.profile("full") == "full"  # an explicit name wins over the variable
         assert env.profile("quick") == "quick"
 
-    @pytest.mark.parametrize("value", ["quick", "full"])
+    @pytest.mark.parametrize("value", ["quick", "gpu", "full"])
     def test_auto_honours_variable(self, monkeypatch, value):
         monkeypatch.setenv("HDRLAB_PROFILE", value)
         assert env.profile("auto") == value
 
     def test_auto_without_variable_follows_gpu(self, monkeypatch):
         monkeypatch.delenv("HDRLAB_PROFILE", raising=False)
-        assert env.profile() == ("full" if torch.cuda.is_available() else "quick")
+        assert env.profile() == ("gpu" if torch.cuda.is_available() else "quick")
 
     def test_bad_variable(self, monkeypatch):
         monkeypatch.setenv("HDRLAB_PROFILE", "fast")
@@ -66,7 +66,7 @@ class TestProfile:
             env.profile("auto")
 
     def test_bad_name(self):
-        with pytest.raises(ChoiceError, match="'auto', 'quick' or 'full'"):
+        with pytest.raises(ChoiceError, match="'auto', 'quick', 'gpu' or 'full'"):
             env.profile("medium")
 
 

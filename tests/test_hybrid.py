@@ -716,7 +716,7 @@ def test_settings_profiles_and_ablations() -> None:
     assert build_model(quick, pretrained=False).width == quick.width
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", ["quick", "gpu", "full"])
 def test_profiles_embedded_crops_fit_every_training_scene(profile: str) -> None:
     settings = settings_for(profile)
     data = training_data(settings)  # raises ShapeError when a scene is smaller than the crop

@@ -104,7 +104,7 @@ def _expected_count(s: rc.Settings) -> int:
 
 
 class TestParameterCounts:
-    @pytest.mark.parametrize("profile", ["quick", "full"])
+    @pytest.mark.parametrize("profile", ["quick", "gpu", "full"])
     def test_against_the_architecture_rules(self, profile):
         settings = rc.PROFILES[profile]
         assert count_parameters(rc.build_model(settings)) == _expected_count(settings)

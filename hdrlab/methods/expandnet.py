@@ -130,11 +130,18 @@ class Settings:
 #: Settings per profile. ``full`` uses the paper's width, loss weight, batch and
 #: learning rate (Adam 7e-5, batch 12, 256 px crops); ``quick`` fits in about two
 #: CPU minutes with half the width, a higher learning rate and small crops.
+#: ``gpu`` keeps ``quick``'s learning rate with 128 px crops, batch 16 and 3000 steps, sized with the other trainings of
+#: its chapters for at most ~15 min a chapter on one Colab T4 (``benchmarks/gpu_profile_estimates.py``; not yet run on a GPU).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         width=32, size=64, batch_size=8, steps=450, lr=1e-3, cosine_weight=5.0, target="exposure",
         train_max_side=256, train_evs=(-1.0, 0.0, 1.0), samples=512, eval_max_side=256, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
         eval_every=450, checkpoint_every=150,
+    ),
+    "gpu": Settings(
+        width=32, size=128, batch_size=16, steps=3000, lr=1e-3, cosine_weight=5.0, target="exposure",
+        train_max_side=512, train_evs=(-1.0, 0.0, 1.0), samples=4096, eval_max_side=512, eval_evs=(0.0, 1.0),
+        eval_crfs=("srgb", "film-soft"), eval_every=1000, checkpoint_every=500,
     ),
     "full": Settings(
         width=64, size=256, batch_size=12, steps=20000, lr=7e-5, cosine_weight=5.0, target="exposure",
@@ -423,7 +430,7 @@ def train_expandnet(
 
     Args:
         out_dir: run folder.
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (see :data:`PROFILES`).
         resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
             loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
         overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).

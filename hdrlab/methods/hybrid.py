@@ -1214,12 +1214,20 @@ class Settings:
 #: (0.5, 0.999) at 9e-4, batch 16, 100 epochs of 512 px crops of a real dataset (decoder width 32 is ours; the
 #: project gives none); the embedded scenes give 256 px crops (the smallest is 256 px high).
 #: ``quick`` keeps the loss and optimiser at CPU scale: width 8, 64 px crops, batch 4, 80 steps (about 15 s).
+#: ``gpu`` keeps ``quick``'s loss and optimiser with width 16, 128 px crops, batch 8 and 16 epochs of 640 crops, sized
+#: for at most ~15 min of chapter 5 on one Colab T4 (``benchmarks/gpu_profile_estimates.py``; not yet run on a GPU).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         upsampler="pixel_shuffle", width=8, rescale_input=True, size=64, embedded_size=64, batch_size=4, epochs=1,
         samples=320, lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=256,
         train_evs=(-1.0, 0.0, 1.0), eval_max_side=256, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
         eval_every_epochs=1, checkpoint_every_epochs=1,
+    ),
+    "gpu": Settings(
+        upsampler="pixel_shuffle", width=16, rescale_input=True, size=128, embedded_size=128, batch_size=8, epochs=16,
+        samples=640, lr=9e-4, betas=(0.5, 0.999), l1_weight=2.0, lpips_weight=3.0, alpha=None, train_max_side=512,
+        train_evs=(-1.0, 0.0, 1.0), eval_max_side=512, eval_evs=(0.0, 1.0), eval_crfs=("srgb", "film-soft"),
+        eval_every_epochs=4, checkpoint_every_epochs=2,
     ),
     "full": Settings(
         upsampler="pixel_shuffle", width=32, rescale_input=True, size=512, embedded_size=256, batch_size=16,
@@ -1420,7 +1428,7 @@ def train_hybrid(
 
     Args:
         out_dir: run folder.
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (:data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (:data:`PROFILES`).
         resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or
             loads a finished run, when there is one and trains otherwise (see :func:`hdrlab.train.fit`).
         overwrite: train again from scratch, replacing the run in ``out_dir`` (``FRESH = True``).

@@ -185,11 +185,18 @@ class Settings:
 #: (inner 0.3, Adam 0.02) so that 40 updates learn. Measured on 2 shared cores:
 #: 10 s per quick meta-training including the final evaluation of the 16 held-out
 #: tasks, which gives PSNR 18.7 (adapted) > 17.4 (single shot) > 16.4 dB (LDR).
+#: ``gpu`` keeps ``quick``'s recipe (first order, inner 0.3, Adam 0.02) on 128 px tasks for 600 meta-iterations, sized for
+#: at most ~15 min of chapter 2 on one Colab T4 (``benchmarks/gpu_profile_estimates.py``; not yet run on a GPU).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         base_width=8, size=32, max_side=128, samples=512, meta_batch=4, inner_steps=3, inner_lr=0.3, meta_lr=0.02,
         meta_iterations=40, loss="expandnet", cosine_weight=5.0, first_order=True,
         eval_size=32, eval_max_side=128, eval_tasks=16, eval_every=40, checkpoint_every=20,
+    ),
+    "gpu": Settings(
+        base_width=8, size=128, max_side=512, samples=512, meta_batch=5, inner_steps=3, inner_lr=0.3, meta_lr=0.02,
+        meta_iterations=600, loss="expandnet", cosine_weight=5.0, first_order=True,
+        eval_size=128, eval_max_side=512, eval_tasks=16, eval_every=200, checkpoint_every=100,
     ),
     "full": Settings(
         base_width=8, size=256, max_side=1024, samples=512, meta_batch=5, inner_steps=3, inner_lr=0.01, meta_lr=0.005,
@@ -732,7 +739,7 @@ def held_out_tasks(profile: str = "auto", *, samples: int | None = None) -> Meta
     """The evaluation tasks: fixed tiles of the test-split scenes, the middle exposure (EV 0) held out as the query.
 
     Args:
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (crop size, scene size and count from :data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (crop size, scene size and count from :data:`PROFILES`).
         samples: override the number of tasks.
 
     Returns:
@@ -968,7 +975,7 @@ def train_metahdr(
 
     Args:
         out_dir: run folder.
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (see :data:`PROFILES`).
         labels: support labels, ``"true"`` or ``"simulated"`` (needs ``expandnet_model``).
         loss: one of :data:`LOSSES` (inner and outer loss); None: the profile's (``"expandnet"``).
         expandnet_model: a trained ExpandNet for ``labels="simulated"``.

@@ -715,6 +715,8 @@ CAMERA_CRFS = ("film-soft", "film-reversal", "digital-knee")
 #: AdamW 5e-3, pairs at most 2 stops apart (the evaluated bracket's range), and no perceptual term
 #: (offline its VGG is random, and it costs 2-3x per step). Measured on 2 cores: 49 s of training;
 #: the variants tried and their scores are in docs/DEVELOPMENT.md.
+#: ``gpu`` keeps ``quick``'s recipe with twice the widths, 128 px crops, batch 16 and 4000 steps, sized for at most
+#: ~15 min of chapter 3 on one Colab T4 (``benchmarks/gpu_profile_estimates.py``; not yet run on a GPU).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         n1_width=4, n1_max_width=32, n23_width=8, n23_max_width=64, levels=7, size=64, batch_size=8, steps=200,
@@ -722,6 +724,13 @@ PROFILES: dict[str, Settings] = {
         perceptual_layers=("pool1", "pool2", "pool3"), plateau_patience=1000, log_every=10, train_max_side=256,
         samples=1200, min_gap=0.5, max_gap=2.0, train_crfs=DEFAULT_CRFS, eval_max_side=128, eval_crfs=CAMERA_CRFS,
         eval_evs=(-2.0, -1.0, 0.0, 1.0, 2.0), eval_every=200, checkpoint_every=100, amp="auto",
+    ),
+    "gpu": Settings(
+        n1_width=8, n1_max_width=128, n23_width=16, n23_max_width=256, levels=7, size=128, batch_size=16, steps=4000,
+        lr=5e-3, weight_decay=1e-4, recon_weight=100.0, hdr_weight=1.0, perceptual_weight=0.0, tv_weight=1e-5,
+        perceptual_layers=("pool1", "pool2", "pool3"), plateau_patience=1000, log_every=50, train_max_side=512,
+        samples=8000, min_gap=0.5, max_gap=2.0, train_crfs=DEFAULT_CRFS, eval_max_side=512, eval_crfs=CAMERA_CRFS,
+        eval_evs=(-2.0, -1.0, 0.0, 1.0, 2.0), eval_every=1000, checkpoint_every=500, amp="auto",
     ),
     "full": Settings(
         n1_width=16, n1_max_width=256, n23_width=32, n23_max_width=512, levels=7, size=256, batch_size=64,
@@ -750,7 +759,7 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
     """The settings of a profile, with ``steps`` overridden and an ablation's loss change applied.
 
     Args:
-        profile: ``"auto"``, ``"quick"`` or ``"full"``.
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``.
         steps: optimizer steps (None: the profile's); evaluation and checkpoint intervals shrink to fit.
         ablation: a key of :data:`ABLATIONS`.
 
@@ -1128,7 +1137,7 @@ def train_multiexposure(
 
     Args:
         out_dir: run folder.
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (see :data:`PROFILES`).
         ablation: a key of :data:`ABLATIONS`.
         data_root: folder of DrTMO stacks (``training_data/Train/Bracketed_images``), or None for the embedded scenes.
         resume: ``True`` continues from the latest checkpoint in ``out_dir``; ``"auto"`` continues, or

@@ -714,6 +714,8 @@ class Settings:
 #: it costs 2-3x per step on a CPU; the ``full`` profile and :class:`RecursiveLoss` keep it). Measured on a
 #: 2-core CPU shared with other jobs, ``OMP_NUM_THREADS=1``: 30-37 s per run including the final evaluation
 #: (12 held-out brackets at 64 px).
+#: ``gpu`` keeps ``quick``'s recipe with width 8, 64 px crops, batch 8 and 700 + 500 + 600 steps, sized for at most
+#: ~15 min of chapter 4 (three such runs) on one Colab T4 (``benchmarks/gpu_profile_estimates.py``; not yet run on a GPU).
 PROFILES: dict[str, Settings] = {
     "quick": Settings(
         global_width=4, edge_width=4, refine_width=4, global_levels=5, edge_levels=4, refine_levels=4, convs_per_level=1,
@@ -722,6 +724,14 @@ PROFILES: dict[str, Settings] = {
         weight_decay=5e-5, global_weight=1.0, hist_weight=0.01, edge_weight=1.0, refine_weight=1.0, cobi_weight=0.0,
         hdr_weight=1.0, mu=HDR_MU, log_every=10, train_max_side=128, samples=640, train_crfs=DEFAULT_CRFS,
         eval_max_side=64, eval_crfs=multiexposure.CAMERA_CRFS, eval_every=1000, checkpoint_every=1000, amp="auto",
+    ),
+    "gpu": Settings(
+        global_width=8, edge_width=8, refine_width=8, global_levels=5, edge_levels=4, refine_levels=4, convs_per_level=1,
+        size=64,
+        batch_size=8, steps_a=700, steps_b=500, steps_c=600, lr=3e-3, refine_lr=1e-3, beta1=0.5, beta2=0.999,
+        weight_decay=5e-5, global_weight=1.0, hist_weight=0.01, edge_weight=1.0, refine_weight=1.0, cobi_weight=0.0,
+        hdr_weight=1.0, mu=HDR_MU, log_every=50, train_max_side=512, samples=4000, train_crfs=DEFAULT_CRFS,
+        eval_max_side=256, eval_crfs=multiexposure.CAMERA_CRFS, eval_every=10_000, checkpoint_every=500, amp="auto",
     ),
     "full": Settings(
         global_width=32, edge_width=16, refine_width=16, global_levels=5, edge_levels=4, refine_levels=4, convs_per_level=2,
@@ -765,7 +775,7 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
     stages a and b; stage c takes the rest), so ``steps=1`` runs one step of stage (c).
 
     Args:
-        profile: ``"auto"``, ``"quick"`` or ``"full"``.
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``.
         steps: total optimizer steps (None: the profile's).
         ablation: a key of :data:`ABLATIONS`.
 
@@ -1081,7 +1091,7 @@ def train_recursive(
 
     Args:
         out_dir: run folder.
-        profile: ``"auto"``, ``"quick"`` or ``"full"`` (see :data:`PROFILES`).
+        profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"`` (see :data:`PROFILES`).
         ablation: a key of :data:`ABLATIONS`.
         resume: ``True`` continues from the latest checkpoints in ``out_dir`` (finished stages are
             reloaded); ``"auto"`` does so when there are some and trains otherwise (see :func:`hdrlab.train.fit`).
