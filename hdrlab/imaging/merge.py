@@ -57,8 +57,17 @@ import torch
 import torch.nn.functional as F
 
 from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
-from hdrlab.imaging.crf import (BIT_DEPTHS, _check_layout, _check_values, _chunk_extremes, _map_chunks, _map_tasks,
-                                _stack_bits, _value_error, recover_debevec)
+from hdrlab.imaging.crf import (
+    BIT_DEPTHS,
+    _check_layout,
+    _check_values,
+    _chunk_extremes,
+    _map_chunks,
+    _map_tasks,
+    _stack_bits,
+    _value_error,
+    recover_debevec,
+)
 from hdrlab.imaging.tonemap import REC709_LUMA
 from hdrlab.imaging.weights import weight_lut
 from hdrlab.validate import check_exposure_times, check_nonnegative, check_tensor
