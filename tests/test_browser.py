@@ -335,8 +335,6 @@ def _save_notebook(page, screenshots: Path, stem: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
-@pytest.mark.parametrize("source", [EXPLORERS_NOTEBOOK, ROOT / "notebooks" / "00_getting_started.ipynb",
-                                    ROOT / "notebooks" / "01_camera_pipeline_debevec.ipynb"], ids=lambda p: p.stem)
 def _run_all(server: Lab, context, source: Path, errors: list[str]):
     """Copy ``source`` next to JupyterLab, open it, Run All, and wait until every cell ran without a problem."""
     shutil.copy(source, server.root / source.name)
@@ -360,6 +358,8 @@ def _run_all(server: Lab, context, source: Path, errors: list[str]):
     return page
 
 
+@pytest.mark.parametrize("source", [EXPLORERS_NOTEBOOK, ROOT / "notebooks" / "00_getting_started.ipynb",
+                                    ROOT / "notebooks" / "01_camera_pipeline_debevec.ipynb"], ids=lambda p: p.stem)
 def test_browser_notebook_explorers(lab, source):
     """Run All in JupyterLab, then every control of every explorer redraws its figure; no error anywhere."""
     server, context, screenshots = lab
