@@ -34,7 +34,7 @@ References:
     photographs from hand-held exposures", Journal of Graphics Tools 8(2), 2003.
     OpenCV, modules/photo/src/align.cpp (``AlignMTB``).
 
-Taught in: not yet in a notebook; benchmarks/hdr_module_vs_opencv.py compares it with OpenCV
+Taught in: notebooks/01_camera_pipeline_debevec.ipynb (beside OpenCV); benchmarks/hdr_module_vs_opencv.py
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def align_mtb(stack: torch.Tensor, max_bits: int = 6, exclude_range: int = 4, *,
         Ward, "Fast, robust image registration for compositing high dynamic
         range photographs from hand-held exposures", JGT 8(2), 2003.
 
-    Taught in: not yet in a notebook; benchmarks/hdr_module_vs_opencv.py compares it with OpenCV
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb (beside OpenCV); benchmarks/hdr_module_vs_opencv.py
     """
     stack = _check_layout(stack)
     if stack.dim() != 4:

@@ -656,7 +656,7 @@ def drago(radiance: torch.Tensor, gamma: float = 1.0, saturation: float = 1.0, b
         displaying high contrast scenes", Eurographics 2003. OpenCV,
         modules/photo/src/tonemap.cpp (``TonemapDrago``).
 
-    Taught in: not yet in a notebook; benchmarks/hdr_module_vs_opencv.py compares it with OpenCV
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb (beside OpenCV); benchmarks/hdr_module_vs_opencv.py
     """
     check_radiance(radiance)
     check_positive(gamma, "gamma")
@@ -789,7 +789,7 @@ def mantiuk(radiance: torch.Tensor, gamma: float = 1.0, scale: float = 0.7, satu
         processing of high dynamic range images", ACM TAP 3(3), 2006. OpenCV,
         modules/photo/src/tonemap.cpp (``TonemapMantiuk``).
 
-    Taught in: not yet in a notebook; benchmarks/hdr_module_vs_opencv.py compares it with OpenCV
+    Taught in: notebooks/01_camera_pipeline_debevec.ipynb (beside OpenCV); benchmarks/hdr_module_vs_opencv.py
     """
     check_radiance(radiance)
     check_positive(gamma, "gamma")
