@@ -49,7 +49,7 @@ from torch import nn
 
 from hdrlab import io, train
 from hdrlab.data import scenes
-from hdrlab.errors import ChoiceError, describe
+from hdrlab.errors import ChoiceError, HdrlabError, describe
 from hdrlab.imaging import camera
 from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.merge import piecewise_linear_lookup
@@ -62,9 +62,9 @@ from hdrlab.nn.losses import expandnet_loss, soft_histogram
 __all__ = [
     "check_environment", "check_auto_exposure", "check_camera", "check_dynamic_range",
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
-    "check_metahdr_ordering", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
+    "check_metahdr_adaptation", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
     "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison", "check_log_inverse", "check_icnr",
-    "check_hybrid_beats_ldr", "check_upsampler_study", "EXERCISES", "summary",
+    "check_hybrid_beats_baselines", "check_upsampler_study", "EXERCISES", "summary",
 ]
 
 #: The exercises of each chapter (``"00"`` ...), in notebook order: the checkers' names without ``check_``.
@@ -409,14 +409,18 @@ def _same_meta_gradient(model: nn.Module, params: dict, got: dict, want: dict, x
     return all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
 
 
-def check_metahdr_ordering(table: dict[str, dict[str, float]]) -> bool:
-    """Check the chapter's key effect in a results table: PSNR of adapted > single shot > the LDR input."""
-    what = "on held-out tasks, mean PSNR of adaptation > single shot (meta-parameters) > LDR input"
+def check_metahdr_adaptation(table: dict[str, dict[str, float]]) -> bool:
+    """Check the chapter's key effect in a results table: the PSNR of adaptation beats single shot and the LDR input.
+
+    Whether single shot (the meta-parameters alone) beats the LDR input depends on the
+    seed at ``quick`` scale (``benchmarks/effects.py``), so it is not graded.
+    """
+    what = "on held-out tasks, mean PSNR of adaptation > single shot (meta-parameters) and > LDR input"
     try:
         adapted, single, ldr = (float(table[row]["psnr"]) for row in ("adapted", "single_shot", "ldr"))
     except (KeyError, TypeError, ValueError) as err:
         return _report(False, what, f"the table needs rows adapted, single_shot, ldr with a 'psnr' entry ({err!r})")
-    if not adapted > single > ldr:
+    if not (adapted > single and adapted > ldr):
         return _report(False, what, f"got adapted {adapted:.2f}, single shot {single:.2f}, LDR {ldr:.2f} dB")
     return _report(True, what, "")
 
@@ -568,10 +572,7 @@ def check_soft_histogram(student: Callable[[torch.Tensor, int, float], torch.Ten
 
 def _stage_weights(run: Path, stage: str) -> dict[str, torch.Tensor]:
     """The model weights of a :func:`hdrlab.methods.recursive.train_recursive` run at the end of ``stage``."""
-    checkpoint = train.latest_checkpoint(run / f"stage_{stage}")
-    if checkpoint is None:
-        raise FileNotFoundError(f"no checkpoint in {run / f'stage_{stage}'}")
-    return torch.load(checkpoint, weights_only=True)["model"]
+    return train.read_checkpoint(run / f"stage_{stage}")["model"]
 
 
 def check_controlled_comparison(with_run: str | Path, without_run: str | Path) -> bool:
@@ -590,9 +591,11 @@ def check_controlled_comparison(with_run: str | Path, without_run: str | Path) -
     try:
         settings = [json.loads((run / "settings.json").read_text()) for run in runs]
         after_b, after_c = ([_stage_weights(run, stage) for run in runs] for stage in ("b", "c"))
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, HdrlabError) as err:
         return _report(False, what, f"pass two finished train_recursive run folders ({err})")
-    differing = sorted(key for key in settings[0] if settings[0][key] != settings[1].get(key))
+    absent = object()  # a key only one run has differs too
+    differing = sorted(key for key in set(settings[0]) | set(settings[1])
+                       if settings[0].get(key, absent) != settings[1].get(key, absent))
     if differing != ["ablation", "hdr_weight"] or not (settings[0]["hdr_weight"] > 0 and settings[1]["hdr_weight"] == 0):
         return _report(False, what, f"the settings differ in {differing} (want only the HDR weight, > 0 vs 0)")
     if any(not torch.equal(after_b[0][name], after_b[1][name]) for name in after_b[0]):
@@ -696,14 +699,21 @@ def _distinct_kernels(weight: torch.Tensor, scale: int) -> str:
     return ""
 
 
-def check_hybrid_beats_ldr(scores: dict[str, float]) -> bool:
-    """Check that :func:`hdrlab.methods.hybrid.evaluate`'s log-domain PSNR of the model beats the LDR input's."""
-    what = "on the held-out scenes the hybrid autoencoder beats the LDR input in log-domain PSNR"
+def check_hybrid_beats_baselines(scores: dict[str, float]) -> bool:
+    """Check that the model's log-domain PSNR beats the LDR input's and the best constant's.
+
+    ``scores`` is :func:`hdrlab.methods.hybrid.evaluate`'s dict with its ``constant`` row: one
+    log value for every pixel, chosen on the validation scenes, which ignores the input. A
+    model that does not beat it has learned nothing from the photograph.
+    """
+    what = ("on the held-out scenes the hybrid autoencoder beats the LDR input and the best constant "
+            "(chosen on the validation scenes) in log-domain PSNR")
     try:
-        ours, ldr = float(scores["psnr_log/hybrid"]), float(scores["psnr_log/ldr"])
+        ours, ldr, constant = (float(scores[f"psnr_log/{row}"]) for row in ("hybrid", "ldr", "constant"))
     except (KeyError, TypeError, ValueError) as err:
-        return _report(False, what, f"pass the dict hybrid.evaluate returns (missing or bad entry {err!r})")
-    return _report(ours > ldr, what, f"hybrid {ours:.2f} dB <= LDR {ldr:.2f} dB: train longer or check the target")
+        return _report(False, what, f"pass the dict hybrid.evaluate returns with constant= (missing or bad entry {err!r})")
+    beaten = [f"{row} {value:.2f} dB" for row, value in (("LDR", ldr), ("constant", constant)) if ours <= value]
+    return _report(not beaten, what, f"hybrid {ours:.2f} dB <= " + ", ".join(beaten) + ": train longer or check the target")
 
 
 def check_upsampler_study(results: dict[str, dict[str, float]]) -> bool:

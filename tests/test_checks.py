@@ -137,12 +137,14 @@ class TestChapterTwoCheckers:
         out = capsys.readouterr().out
         assert "second-order" in out and "ZeroDivisionError" in out
 
-    def test_metahdr_ordering(self, capsys):
+    def test_metahdr_adaptation(self, capsys):
         row = lambda v: {"psnr": v}  # noqa: E731
-        assert checks.check_metahdr_ordering({"adapted": row(20), "single_shot": row(18), "ldr": row(15)})
-        assert not checks.check_metahdr_ordering({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
-        assert not checks.check_metahdr_ordering({"adapted": row(20)})
-        assert capsys.readouterr().out.count("FAIL") == 2
+        assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(18), "ldr": row(15)})
+        assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(14), "ldr": row(15)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(16), "ldr": row(18)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(20)})
+        assert capsys.readouterr().out.count("FAIL") == 3
 
 
 class TestChapterThreeCheckers:
@@ -266,16 +268,19 @@ class TestChapterFiveCheckers:
         assert out.count("PASS: ICNR") == 2 and out.count("FAIL: ICNR") == 3
         assert "the 2x2 blocks of the output differ" in out and "share one kernel" in out and "all zero" in out
 
-    def test_hybrid_beats_ldr_and_upsampler_study(self, capsys):
-        assert checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 19.5, "psnr_log/ldr": 5.6})
-        assert not checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 5.0, "psnr_log/ldr": 5.6})
-        assert not checks.check_hybrid_beats_ldr({"psnr_log/hybrid": 19.5})
+    def test_hybrid_beats_baselines_and_upsampler_study(self, capsys):
+        rows = {"psnr_log/hybrid": 19.5, "psnr_log/ldr": 5.6, "psnr_log/constant": 18.2}
+        assert checks.check_hybrid_beats_baselines(rows)
+        assert not checks.check_hybrid_beats_baselines({**rows, "psnr_log/hybrid": 5.0})
+        assert not checks.check_hybrid_beats_baselines({**rows, "psnr_log/constant": 19.6})  # a constant is no model
+        assert not checks.check_hybrid_beats_baselines({"psnr_log/hybrid": 19.5, "psnr_log/ldr": 5.6})
         study = {"pixel_shuffle": {"checkerboard/hybrid": 0.12}, "resize_conv": {"checkerboard/hybrid": 0.003}}
         assert checks.check_upsampler_study(study)
         assert not checks.check_upsampler_study({**study, "resize_conv": {"checkerboard/hybrid": 0.2}})
         assert not checks.check_upsampler_study({"pixel_shuffle": {"checkerboard/hybrid": 0.12}})
         assert not checks.check_upsampler_study({"resize_conv": {"checkerboard/hybrid": 0.003}})
         out = capsys.readouterr().out
-        assert out.count("PASS") == 2 and out.count("FAIL") == 5
-        assert "hybrid 5.00 dB <= LDR 5.60 dB" in out and "plain 0.1200 <= resize_conv 0.2000" in out
+        assert out.count("PASS") == 2 and out.count("FAIL") == 6
+        assert "hybrid 5.00 dB <= LDR 5.60 dB, constant 18.20 dB" in out and "hybrid 19.50 dB <= constant 19.60 dB" in out
+        assert "missing or bad entry KeyError('psnr_log/constant')" in out and "plain 0.1200 <= resize_conv 0.2000" in out
         assert "train pixel_shuffle_icnr or resize_conv too" in out

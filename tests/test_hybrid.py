@@ -36,6 +36,7 @@ from hdrlab.methods.hybrid import (
     MobileNetEncoder,
     align_pair,
     alignment_display,
+    best_constant,
     build_model,
     checkerboard_score,
     crop_to_stride,
@@ -47,6 +48,7 @@ from hdrlab.methods.hybrid import (
     ldr_to_input,
     load_trained,
     predict,
+    project_log_psnr,
     reinhard_display,
     results_table,
     saturation_weight,
@@ -57,6 +59,7 @@ from hdrlab.methods.hybrid import (
     undo_dihedral,
     upsampler_table,
 )
+from hdrlab.metrics import psnr
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -770,10 +773,15 @@ def test_train_with_ablation_and_data_root(tmp_path, small_quick) -> None:
 def test_evaluate_rows_and_tables(small_quick) -> None:
     pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",))
     net = ExpandNet(width=4)
-    scores = evaluate(HybridAutoencoder("resize_conv", width=4, pretrained=False), pairs, expandnet_model=net)
+    scores = evaluate(HybridAutoencoder("resize_conv", width=4, pretrained=False), pairs, expandnet_model=net,
+                      constant=-0.5)
     for method in ("hybrid", "ldr", "ldr_gamma", "expandnet"):
-        for metric in ("psnr_log", "ssim_log", "l1_log", "psnr_tm", "ssim_tm"):
+        for metric in ("psnr_log", "psnr_log_project", "ssim_log", "l1_log", "psnr_tm", "ssim_tm"):
             assert math.isfinite(scores[f"{metric}/{method}"])
+    for method in ("constant", "target_mean"):  # input-free: log-domain scores only
+        assert math.isfinite(scores[f"psnr_log/{method}"]) and f"psnr_tm/{method}" not in scores
+    # the project's PSNR is on [-1, 1] with peak 1: 20 log10(2) below ours, image by image
+    assert scores["psnr_log_project/ldr"] == pytest.approx(scores["psnr_log/ldr"] - 20 * math.log10(2), abs=1e-4)
     assert 0 <= scores["checkerboard/hybrid"] <= 1 and scores["checkerboard/target"] < 0.05
     # the LDR row is to_log_domain of the LDR itself: check one pair by hand
     pair = pairs[0]
@@ -783,8 +791,25 @@ def test_evaluate_rows_and_tables(small_quick) -> None:
     gamma = to_log_domain(pair["ldr"] ** 2.2)[0]
     assert one["l1_log/ldr_gamma"] == pytest.approx(float((gamma - target).abs().mean()), rel=1e-6)
     text = results_table(scores)
-    assert "project (reported)" in text and "14.06" in text and "expandnet" in text
+    assert "project (paper: SingleHDR real pairs, validation)" in text and "14.06" in text and "expandnet" in text
+    assert "log PSNR (project's def.)" in text and "target_mean" in text
     assert "resize_conv" in upsampler_table({"resize_conv": scores})
+
+
+def test_project_log_psnr_by_hand() -> None:
+    # x = 0 against a target of 0.5 everywhere: MSE 0.25 on [-1, 1], 10 log10(1 / 0.25) = 6.0206 dB;
+    # on (x + 1) / 2 the MSE is 0.0625 and the PSNR 12.0412 dB
+    x, target = torch.zeros(3, 4, 4), torch.full((3, 4, 4), 0.5)
+    assert project_log_psnr(x, target) == pytest.approx(6.0206, abs=1e-4)
+    assert float(psnr((x + 1) / 2, (target + 1) / 2)) == pytest.approx(12.0412, abs=1e-4)
+
+
+def test_best_constant_is_the_mean_of_the_log_targets_and_is_checked() -> None:
+    pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",), split="val")
+    targets = torch.cat([to_log_domain(pair["hdr"])[0].flatten() for pair in pairs])
+    assert best_constant(pairs) == pytest.approx(float(targets.double().mean()), abs=1e-9)
+    with pytest.raises(RangeError, match="constant as a number in"):
+        evaluate(HybridAutoencoder(width=4, pretrained=False), pairs[:1], constant=2.0)
 
 
 def test_cli_trains_hybrid(tmp_path, small_quick, offline_hub, capsys) -> None:

@@ -106,6 +106,8 @@ __all__ = [
     "PROFILES",
     "ABLATIONS",
     "PROJECT_SCORES",
+    "project_log_psnr",
+    "best_constant",
     "settings_for",
     "build_model",
     "loss_terms",
@@ -1135,16 +1137,17 @@ class CleanedPairs(Dataset):
 
 
 def held_out_pairs(max_side: int = 256, evs: tuple[float, ...] = (0.0, 1.0),
-                   crfs: tuple[str, ...] = ("srgb", "film-soft")) -> list[dict]:
-    """The test scenes as whole (LDR, HDR) pairs cropped to multiples of 32 (:func:`crop_to_stride`).
+                   crfs: tuple[str, ...] = ("srgb", "film-soft"), *, split: str = "test") -> list[dict]:
+    """The test (or validation) scenes as whole (LDR, HDR) pairs cropped to multiples of 32 (:func:`crop_to_stride`).
 
-    The pairs of :func:`hdrlab.methods.expandnet.held_out_pairs` (test split, one
-    per scene, curve and EV; ``hdr = radiance * t``), so chapters compare on the same scenes.
+    The pairs of :func:`hdrlab.methods.expandnet.held_out_pairs` (one per scene,
+    curve and EV; ``hdr = radiance * t``), so chapters compare on the same scenes.
 
     Args:
         max_side: longest side of the loaded scenes, px (>= 32).
         evs: exposures, EV relative to auto exposure.
         crfs: response-curve names.
+        split: ``"test"`` (scored) or ``"val"`` (for choices such as :func:`best_constant`).
 
     Returns:
         Dicts ``{"ldr", "hdr", "scene", "crf", "ev"}`` with ``(3, H, W)`` tensors, H and W multiples of 32.
@@ -1154,7 +1157,7 @@ def held_out_pairs(max_side: int = 256, evs: tuple[float, ...] = (0.0, 1.0),
         >>> len(pairs), tuple(pairs[0]["ldr"].shape)
         (4, (3, 32, 64))
     """
-    pairs = expandnet.held_out_pairs("test", max_side, evs, crfs)
+    pairs = expandnet.held_out_pairs(split, max_side, evs, crfs)
     return [{**pair, "ldr": crop_to_stride(pair["ldr"]), "hdr": crop_to_stride(pair["hdr"])} for pair in pairs]
 
 
@@ -1240,9 +1243,10 @@ PROFILES: dict[str, Settings] = {
 #: ``--ablation`` variants: the upsampler study (each run is its profile with that decoder upsampler).
 ABLATIONS = UPSAMPLERS
 
-#: The project's validation scores in the normalised log domain (its report; the metrics' exact definitions are
-#: not given, so these are printed beside ours for orientation, not as a like-for-like target).
-PROJECT_SCORES = {"psnr_log": 14.06, "ssim_log": 0.816, "l1_log": 0.698}
+#: The project's validation scores in the normalised log domain (Demirci & Dere, project report; validation set
+#: of SingleHDR's real pairs). Its code computes PSNR on x in [-1, 1] with peak 1 (:func:`project_log_psnr`,
+#: 6.02 dB below ours on (x + 1) / 2); its SSIM definition is not given; its L1 is ours.
+PROJECT_SCORES = {"psnr_log_project": 14.06, "ssim_log": 0.816, "l1_log": 0.698}
 
 
 def settings_for(profile: str = "auto", ablation: str | None = None) -> Settings:
@@ -1296,22 +1300,66 @@ def predict(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
         return model(ldr.to(device)).to(ldr.device)
 
 
+def project_log_psnr(candidate: torch.Tensor, target: torch.Tensor) -> float:
+    """Log-domain PSNR as the project's code computes it: on ``x`` in [-1, 1] with peak 1, in dB.
+
+    ``10 log10(1 / mean((x - target)^2))``: the squared error of a [-1, 1] range is 4x that of
+    ``(x + 1) / 2``, so this is 20 log10(2) = 6.02 dB below ``psnr_log`` of :func:`evaluate`.
+
+    Args:
+        candidate, target: ``(3, H, W)`` log-domain images in [-1, 1] (:func:`to_log_domain`).
+
+    Example:
+        >>> round(project_log_psnr(torch.zeros(3, 2, 2), torch.full((3, 2, 2), 0.5)), 4)  # MSE 0.25
+        6.0206
+    """
+    return float(10 * torch.log10(1 / (candidate.double() - target.double()).pow(2).mean()))
+
+
+def best_constant(pairs: list[dict]) -> float:
+    """The input-free prediction: the one log-domain value ``c`` with the least squared error over ``pairs``.
+
+    Least squares over every pixel of every target gives their mean. Compute it on
+    validation pairs (``expandnet.held_out_pairs("val", ...)``), never on the pairs it is scored on.
+
+    Args:
+        pairs: dicts with an ``"hdr"`` ``(3, H, W)`` radiance each.
+
+    Returns:
+        ``c`` in [-1, 1].
+
+    Example:
+        >>> best_constant([{"hdr": torch.rand(3, 8, 8)}]) < 0.5
+        True
+    """
+    total, count = 0.0, 0
+    for pair in pairs:
+        target = to_log_domain(pair["hdr"])[0]
+        total, count = total + float(target.double().sum()), count + target.numel()
+    return total / count
+
+
 def _log_scores(candidate: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """PSNR and SSIM of ``(x + 1) / 2`` (range 1) and mean |difference| in [-1, 1]."""
+    """PSNR and SSIM of ``(x + 1) / 2`` (range 1), the project's PSNR and mean |difference| in [-1, 1]."""
     shown, truth = (candidate + 1) / 2, (target + 1) / 2
-    return {"psnr_log": float(psnr(shown, truth)), "ssim_log": float(ssim(shown, truth)),
-            "l1_log": float((candidate - target).abs().mean())}
+    return {"psnr_log": float(psnr(shown, truth)), "psnr_log_project": project_log_psnr(candidate, target),
+            "ssim_log": float(ssim(shown, truth)), "l1_log": float((candidate - target).abs().mean())}
 
 
-def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | None = None) -> dict[str, float]:
+def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | None = None,
+             constant: float | None = None) -> dict[str, float]:
     """Mean scores over held-out pairs: the project's log-domain metrics, tone-mapped scores and the checkerboard.
 
     For each pair, with ``target, stats = to_log_domain(hdr)``:
 
     - ``psnr_log/<m>``, ``ssim_log/<m>``: PSNR / SSIM of ``(x + 1) / 2`` against ``(target + 1) / 2`` (range 1);
+      ``psnr_log_project/<m>``: the project's PSNR (:func:`project_log_psnr`, 6.02 dB lower);
       ``l1_log/<m>``: mean ``|x - target|`` in [-1, 1]. Candidates ``x``: ``hybrid`` (the model's output),
       ``ldr`` and ``ldr_gamma`` (``to_log_domain`` of :func:`~hdrlab.methods.expandnet.baseline_hdrs`: the LDR
-      read as radiance, and linearised with gamma 2.2) and ``expandnet`` (``to_log_domain`` of its HDR);
+      read as radiance, and linearised with gamma 2.2), ``expandnet`` (``to_log_domain`` of its HDR), two
+      predictions that ignore the input: ``constant`` (every pixel ``constant``, from :func:`best_constant`
+      on validation pairs; only when given) and ``target_mean`` (every pixel the target's own mean: an oracle
+      that knows the target), log-domain scores only;
     - ``psnr_tm/<m>``, ``ssim_tm/<m>``: tone-mapped PSNR / SSIM (Reinhard global) of radiance against ``hdr``;
       ``hybrid``'s radiance is ``from_log_domain(output, stats)`` with the **target's** stats (an oracle log range:
       the per-image min-max leaves the range unknown for a new LDR); the baselines and ``expandnet`` need none;
@@ -1321,6 +1369,7 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
         model: a :class:`HybridAutoencoder`.
         pairs: from :func:`held_out_pairs` (H, W multiples of 32).
         expandnet_model: a trained :class:`~hdrlab.methods.expandnet.ExpandNet` for its rows, or None.
+        constant: the ``constant`` row's value in [-1, 1], or None for no such row.
 
     Returns:
         ``{"<metric>/<method>": mean}``, sorted by key.
@@ -1328,8 +1377,12 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
     Example:
         >>> scores = evaluate(HybridAutoencoder(width=4, pretrained=False), held_out_pairs(64, (0.0,), ("srgb",)))
         >>> [key.split("/")[0] for key in scores if key.endswith("/hybrid")]
-        ['checkerboard', 'l1_log', 'psnr_log', 'psnr_tm', 'ssim_log', 'ssim_tm']
+        ['checkerboard', 'l1_log', 'psnr_log', 'psnr_log_project', 'psnr_tm', 'ssim_log', 'ssim_tm']
     """
+    if constant is not None and (isinstance(constant, bool) or not isinstance(constant, (int, float))
+                                 or not -1 <= constant <= 1):
+        raise RangeError(describe("constant as a number in [-1, 1] (the log domain's range)", repr(constant),
+                                  "Pass best_constant(validation pairs), or None for no constant row."))
     totals: dict[str, float] = {}
     for pair in pairs:
         ldr, hdr = pair["ldr"], pair["hdr"]
@@ -1338,7 +1391,10 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
         radiance = {"hybrid": from_log_domain(output, stats), **expandnet.baseline_hdrs(ldr)}
         if expandnet_model is not None:
             radiance["expandnet"] = expandnet.predict(expandnet_model, ldr)
-        logs = {"hybrid": output, **{m: to_log_domain(r)[0] for m, r in radiance.items() if m != "hybrid"}}
+        logs = {"hybrid": output, **{m: to_log_domain(r)[0] for m, r in radiance.items() if m != "hybrid"},
+                "target_mean": torch.full_like(target, float(target.mean()))}
+        if constant is not None:
+            logs["constant"] = torch.full_like(target, constant)
         scores = {"checkerboard/hybrid": checkerboard_score(output), "checkerboard/target": checkerboard_score(target)}
         for method, candidate in logs.items():
             scores.update({f"{k}/{method}": v for k, v in _log_scores(candidate, target).items()})
@@ -1350,27 +1406,35 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
     return {key: total / len(pairs) for key, total in sorted(totals.items())}
 
 
+#: The columns of :func:`results_table`: title, score name, format.
+_RESULT_COLUMNS = (("log PSNR", "psnr_log", ".2f"), ("log PSNR (project's def.)", "psnr_log_project", ".2f"),
+                   ("log SSIM", "ssim_log", ".3f"), ("log L1", "l1_log", ".3f"), ("TM PSNR", "psnr_tm", ".2f"),
+                   ("TM SSIM", "ssim_tm", ".3f"))
+
+
 def results_table(scores: dict[str, float], project: bool = True) -> str:
-    """The rows of :func:`evaluate` as text: log-domain PSNR / SSIM / L1 and tone-mapped PSNR / SSIM per method.
+    """The rows of :func:`evaluate` as text: log-domain PSNR (two definitions) / SSIM / L1, tone-mapped PSNR / SSIM.
+
+    A score a row lacks (the input-free rows have no tone-mapped scores) prints as ``-``.
 
     Args:
         scores: :func:`evaluate`'s dict.
-        project: add the project's reported log-domain row (:data:`PROJECT_SCORES`, tone-mapped cells "-").
+        project: add the project's reported row (:data:`PROJECT_SCORES`, in its own PSNR definition).
 
     Example:
-        >>> print(results_table({"psnr_log/ldr": 9.0, "ssim_log/ldr": 0.5, "l1_log/ldr": 0.4,
-        ...                      "psnr_tm/ldr": 15.0, "ssim_tm/ldr": 0.6}, project=False))
-        method  log PSNR  log SSIM  log L1  TM PSNR  TM SSIM
-        ldr         9.00     0.500   0.400    15.00    0.600
+        >>> print(results_table({"psnr_log/ldr": 9.0, "psnr_log_project/ldr": 2.98, "ssim_log/ldr": 0.5,
+        ...                      "l1_log/ldr": 0.4, "psnr_tm/ldr": 15.0, "ssim_tm/ldr": 0.6}, project=False))
+        method  log PSNR  log PSNR (project's def.)  log SSIM  log L1  TM PSNR  TM SSIM
+        ldr         9.00                       2.98     0.500   0.400    15.00    0.600
     """
     methods = list(dict.fromkeys(key.split("/")[1] for key in scores if key.startswith("psnr_log/")))
-    rows = [[m, f"{scores[f'psnr_log/{m}']:.2f}", f"{scores[f'ssim_log/{m}']:.3f}", f"{scores[f'l1_log/{m}']:.3f}",
-             f"{scores[f'psnr_tm/{m}']:.2f}", f"{scores[f'ssim_tm/{m}']:.3f}"] for m in methods]
+    rows = [[m, *(format(scores[f"{name}/{m}"], fmt) if f"{name}/{m}" in scores else "-"
+                  for _, name, fmt in _RESULT_COLUMNS)] for m in methods]
     if project:
-        p = PROJECT_SCORES
-        rows.append(["project (reported)", f"{p['psnr_log']:.2f}", f"{p['ssim_log']:.3f}", f"{p['l1_log']:.3f}",
-                     "-", "-"])
-    return multiexposure._table(["method", "log PSNR", "log SSIM", "log L1", "TM PSNR", "TM SSIM"], rows)
+        rows.append(["project (paper: SingleHDR real pairs, validation)",
+                     *(format(PROJECT_SCORES[name], fmt) if name in PROJECT_SCORES else "-"
+                       for _, name, fmt in _RESULT_COLUMNS)])
+    return multiexposure._table(["method", *(title for title, _, _ in _RESULT_COLUMNS)], rows)
 
 
 def upsampler_table(results: dict[str, dict[str, float]]) -> str:
@@ -1467,6 +1531,7 @@ def train_hybrid(
     per_epoch = math.ceil(len(data) / settings.batch_size)
     total = settings.epochs * per_epoch if steps is None else check_int(steps, "steps", 1)
     pairs = held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
+    constant = best_constant(held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs, split="val"))
     out = Path(out_dir)
     record = {**asdict(settings), "ablation": ablation, "steps": total,
               "data_root": None if data_root is None else str(data_root),
@@ -1476,7 +1541,7 @@ def train_hybrid(
         model, data, functools.partial(loss_terms, criterion=criterion), steps=total,
         batch_size=settings.batch_size,
         optimizer=functools.partial(torch.optim.Adam, lr=settings.lr, betas=settings.betas),
-        evaluate=functools.partial(evaluate, pairs=pairs, expandnet_model=expandnet_model),
+        evaluate=functools.partial(evaluate, pairs=pairs, expandnet_model=expandnet_model, constant=constant),
         eval_every=min(total, settings.eval_every_epochs * per_epoch), out_dir=out,
         checkpoint_every=min(total, settings.checkpoint_every_epochs * per_epoch), resume=resume,
         overwrite=overwrite, device=device, seed=seed, progress=progress,
