@@ -39,6 +39,10 @@ _REPORTED_PACKAGES = (
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (CPU and CUDA) so CPU runs are bit-reproducible.
 
+    With a CUDA GPU it also asks for deterministic kernels (cuDNN's deterministic
+    algorithms, no autotuning, ``torch.use_deterministic_algorithms`` warning where an
+    operation has none), so a GPU run repeats too, at some cost in speed.
+
     Args:
         seed: a non-negative integer.
 
@@ -59,6 +63,10 @@ def seed_everything(seed: int = 0) -> int:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    if torch.cuda.is_available():
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 
 

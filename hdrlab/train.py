@@ -112,6 +112,7 @@ __all__ = [
     "fit",
     "save_checkpoint",
     "load_checkpoint",
+    "read_checkpoint",
     "latest_checkpoint",
     "load_weights",
     "read_run",
@@ -776,6 +777,22 @@ def _read_checkpoint(file: Path) -> dict[str, Any]:
             describe(f"a {_FORMAT} file", f"{file.name} in another format", "Save it with hdrlab.train.save_checkpoint.")
         )
     return payload
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The contents of a checkpoint (``"model"`` state dict, ``"meta"`` and the rest), on the CPU.
+
+    Args:
+        path: a ``.pt`` file, its ``.json`` sidecar, or a run or ``checkpoints`` folder (its newest).
+
+    Returns:
+        The payload :func:`save_checkpoint` wrote.
+
+    Raises:
+        MissingFileError: no such file, or no complete checkpoint in the folder.
+        FileFormatError: a truncated or foreign file.
+    """
+    return _read_checkpoint(_resolve_checkpoint(path))
 
 
 def _check_fingerprint(meta: Mapping[str, Any], model: nn.Module, file: Path) -> None:

@@ -93,3 +93,22 @@ class TestSetup:
     def test_versions_report_missing_packages(self, monkeypatch):
         monkeypatch.setattr(env, "_REPORTED_PACKAGES", ("surely-not-a-real-package-xyz",))
         assert env.versions()["surely-not-a-real-package-xyz"] == "not installed"
+
+
+def test_seed_everything_asks_for_deterministic_kernels_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda mode, warn_only=False: calls.append((mode, warn_only)))
+    env.seed_everything(0)
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert calls == [(True, True)]
+
+
+def test_seed_everything_leaves_cpu_kernels_alone(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append(a))
+    env.seed_everything(0)
+    assert calls == []

@@ -551,6 +551,20 @@ class TestControlledComparison:
         assert "differ already after stage (b)" in out[0]
         assert "(want only the HDR weight, > 0 vs 0)" in out[1] and "finished train_recursive run" in out[2]
 
+        import json
+        import shutil
+
+        shutil.copytree(tmp_path / "without", tmp_path / "extra_key")
+        settings = json.loads((tmp_path / "extra_key" / "settings.json").read_text())
+        (tmp_path / "extra_key" / "settings.json").write_text(json.dumps({**settings, "new_knob": 1}))
+        assert not checks.check_controlled_comparison(tmp_path / "with", tmp_path / "extra_key")  # a key one run lacks
+        assert "'new_knob'" in capsys.readouterr().out
+        shutil.copytree(tmp_path / "without", tmp_path / "corrupt")
+        for checkpoint in (tmp_path / "corrupt" / "stage_c" / "checkpoints").glob("*.pt"):
+            checkpoint.write_bytes(b"not a checkpoint")
+        assert not checks.check_controlled_comparison(tmp_path / "with", tmp_path / "corrupt")  # FAIL, no exception
+        assert "cannot read" in capsys.readouterr().out
+
 
 def test_stage_a_freezes_the_refinement_for_ddp(tmp_path, tiny, monkeypatch):
     """DDP (torchrun) syncs every parameter that requires grad: stage (a), which leaves refinement out, freezes it."""
