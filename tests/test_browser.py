@@ -24,6 +24,7 @@ go to ``<tmp_path>/screenshots`` and, when ``HDRLAB_SCREENSHOTS`` names a folder
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -335,12 +336,24 @@ def _save_notebook(page, screenshots: Path, stem: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+@contextlib.contextmanager
 def _run_all(server: Lab, context, source: Path, errors: list[str]):
-    """Copy ``source`` next to JupyterLab, open it, Run All, and wait until every cell ran without a problem."""
+    """Copy ``source`` next to JupyterLab, open it, Run All, wait until every cell ran without a problem, and
+    yield the page; afterwards close it and shut the kernels down."""
     shutil.copy(source, server.root / source.name)
     page = context.new_page()
-    page.on("console", lambda message: message.type == "error" and errors.append(f"console: {message.text}"))
-    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    try:
+        page.on("console", lambda message: message.type == "error" and errors.append(f"console: {message.text}"))
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        _open_and_run(server, page, source, errors)
+        yield page
+    finally:
+        page.close()
+        server.shutdown_kernels()
+
+
+def _open_and_run(server: Lab, page, source: Path, errors: list[str]) -> None:
+    """Open the copied notebook, Run All, and fail on an unrun cell or a problem on the page."""
     page.goto(server.url(source.name))
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=KERNEL_START_S * 1000)
     page.wait_for_function("() => document.querySelector('#jp-main-statusbar')?.innerText.includes('| Idle')",
@@ -355,7 +368,6 @@ def _run_all(server: Lab, context, source: Path, errors: list[str]):
     assert not _problems(page, errors), _problems(page, errors)
     prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.innerText)")
     assert all(re.search(r"\d", prompt) for prompt in prompts), f"cells left unrun: {prompts}"
-    return page
 
 
 @pytest.mark.parametrize("source", [EXPLORERS_NOTEBOOK, ROOT / "notebooks" / "00_getting_started.ipynb",
@@ -365,9 +377,7 @@ def test_browser_notebook_explorers(lab, source):
     server, context, screenshots = lab
     expected = _explorer_calls(source)
     errors: list[str] = []
-    page = None
-    try:
-        page = _run_all(server, context, source, errors)
+    with _run_all(server, context, source, errors) as page:
         if source != EXPLORERS_NOTEBOOK:
             _save_notebook(page, screenshots, source.stem)
         names = page.evaluate(FIND_EXPLORERS)
@@ -379,19 +389,13 @@ def test_browser_notebook_explorers(lab, source):
             _save(explorer, screenshots, f"{source.stem}-{index + 1}-{name}.png")
         print(f"{source.name}: {len(names)} explorers, {controls} controls changed, each redrew its figure")
         assert not _problems(page, errors), _problems(page, errors)
-    finally:
-        if page is not None:
-            page.close()
-        server.shutdown_kernels()
 
 
 def test_browser_training_shows_its_estimate_and_a_progress_bar(lab):
     """Each chapter's training, cut to 3 steps: the time estimate, then a widget progress bar that reached 3/3."""
     server, context, screenshots = lab
     errors: list[str] = []
-    page = None
-    try:
-        page = _run_all(server, context, TRAINING_NOTEBOOK, errors)
+    with _run_all(server, context, TRAINING_NOTEBOOK, errors) as page:
         cells = page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=".train_"))
         assert cells.count() == len(TRAINED_METHODS), f"{cells.count()} training cells, expected {TRAINED_METHODS}"
         for index, method in enumerate(TRAINED_METHODS):
@@ -405,7 +409,3 @@ def test_browser_training_shows_its_estimate_and_a_progress_bar(lab):
             _save(cell, screenshots, f"training-{index + 1}-{method}.png")
         print(f"training.ipynb: {len(TRAINED_METHODS)} trainings, each with its estimate and a full progress bar")
         assert not _problems(page, errors), _problems(page, errors)
-    finally:
-        if page is not None:
-            page.close()
-        server.shutdown_kernels()
