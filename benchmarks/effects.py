@@ -35,8 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
+from hdrlab import env
 from hdrlab.methods import hybrid, metahdr, multiexposure
 
 PROFILE = "quick"
@@ -120,7 +119,7 @@ def main() -> None:
     seeds = [int(part) for part in args.seeds.split(",")]
     if len(seeds) < 2:
         parser.error("--seeds needs at least 2 seeds for a spread")
-    torch.set_num_threads(args.threads)
+    env.pin_threads(args.threads)
     margins: dict[str, list[float]] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hdrlab-effects-") as work:

@@ -24,12 +24,14 @@ import torch
 
 from hdrlab.errors import ChoiceError, describe
 
-__all__ = ["PROFILES", "Setup", "seed_everything", "device", "profile", "in_colab", "versions", "setup"]
+__all__ = ["PROFILES", "Setup", "seed_everything", "pin_threads", "device", "profile", "in_colab", "versions", "setup"]
 
 #: The three scales every notebook runs at (DESIGN §3): ``quick`` (a 2-core CPU, minutes), ``gpu`` (one free
 #: Colab GPU, at most ~15 minutes a chapter) and ``full`` (the paper's recipe, hours to days; only by name).
 PROFILES = ("quick", "gpu", "full")
 _PROFILE_VARIABLE = "HDRLAB_PROFILE"
+_THREADS_VARIABLE = "HDRLAB_THREADS"
+_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (physical cores, or OMP_NUM_THREADS) at import
 _REPORTED_PACKAGES = (
     "torch", "torchvision", "numpy", "opencv-python-headless", "lpips",
     "pytorch-msssim", "learn2learn", "matplotlib", "ipywidgets", "papermill",
@@ -68,6 +70,44 @@ def seed_everything(seed: int = 0) -> int:
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
+
+
+def pin_threads(count: int | str = "auto") -> int:
+    """Fix the number of CPU threads torch computes with, and return it.
+
+    Results on the CPU can change in their last bits with the thread count (sums are
+    split differently), and a trained model's scores with them: a run is repeatable
+    only at the same count, so :func:`setup` pins it, prints it, and every training
+    records it in its ``settings.json`` (``torch_threads``).
+
+    Args:
+        count: a positive integer, or ``"auto"``: the ``HDRLAB_THREADS`` environment
+            variable when set, else torch's default (its count of physical cores, or
+            ``OMP_NUM_THREADS``).
+
+    Returns:
+        The pinned count.
+
+    Raises:
+        ChoiceError: count (or ``HDRLAB_THREADS``) is not a positive integer.
+
+    Example:
+        >>> pin_threads(1)
+        1
+        >>> torch.get_num_threads()
+        1
+        >>> _ = pin_threads()  # back to the default
+    """
+    source = "count"
+    if count == "auto":
+        source, count = _THREADS_VARIABLE, os.environ.get(_THREADS_VARIABLE, _DEFAULT_THREADS)
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ChoiceError(describe(f"{source} to be a positive integer number of threads (or count='auto')",
+                                   repr(count), "Pass e.g. pin_threads(2), or set HDRLAB_THREADS=2."))
+    torch.set_num_threads(count)
+    return count
 
 
 def device(preference: str = "auto") -> torch.device:
@@ -157,11 +197,12 @@ def versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Setup:
-    """What :func:`setup` resolved: the seed, the device and the profile."""
+    """What :func:`setup` resolved: the seed, the device, the profile and the CPU thread count."""
 
     seed: int
     device: torch.device
     profile: str
+    threads: int
 
 
 def _configure_matplotlib() -> None:
@@ -193,26 +234,28 @@ _resolve_device = device
 _resolve_profile = profile
 
 
-def setup(seed: int = 0, device: str = "auto", profile: str = "auto", verbose: bool = True) -> Setup:
-    """Prepare a notebook: seed, device, matplotlib inline, and print what was chosen.
+def setup(seed: int = 0, device: str = "auto", profile: str = "auto", threads: int | str = "auto",
+          verbose: bool = True) -> Setup:
+    """Prepare a notebook: seed, device, profile, pinned CPU threads, matplotlib inline; print what was chosen.
 
     Args:
         seed: seed for :func:`seed_everything`.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``, resolved by :func:`hdrlab.env.device`.
         profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``, resolved by :func:`hdrlab.env.profile`.
+        threads: torch's CPU thread count, pinned by :func:`pin_threads` (``"auto"``: its default).
         verbose: print the versions, profile and device.
 
     Returns:
         A :class:`Setup` with the resolved seed, device and profile.
 
     Raises:
-        ChoiceError: see :func:`seed_everything`, :func:`device`, :func:`profile`.
+        ChoiceError: see :func:`seed_everything`, :func:`device`, :func:`profile`, :func:`pin_threads`.
 
     Example:
         >>> setup(seed=1, profile="quick", verbose=False).profile
         'quick'
     """
-    chosen = Setup(seed_everything(seed), _resolve_device(device), _resolve_profile(profile))
+    chosen = Setup(seed_everything(seed), _resolve_device(device), _resolve_profile(profile), pin_threads(threads))
     _configure_matplotlib()
     if verbose:
         print("hdrlab setup")
@@ -221,5 +264,6 @@ def setup(seed: int = 0, device: str = "auto", profile: str = "auto", verbose: b
         print(f"  {'profile':<24}{chosen.profile}")
         print(f"  {'device':<24}{chosen.device}")
         print(f"  {'seed':<24}{chosen.seed}")
+        print(f"  {'cpu threads':<24}{chosen.threads}")
         print(_gpu_hint(chosen.device))
     return chosen

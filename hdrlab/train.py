@@ -915,7 +915,8 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
         method: the method's CLI name (``python -m hdrlab train <method>``), used in the error's fix.
 
     Returns:
-        ``(settings, checkpoint)``: the parsed ``settings.json`` and the path of the newest complete checkpoint.
+        ``(settings, checkpoint)``: the parsed ``settings.json`` without ``torch_threads`` (how the run ran,
+        not what it is) and the path of the newest complete checkpoint.
 
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
@@ -934,11 +935,15 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
     if not settings_file.is_file() or checkpoint is None:
         raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
                                         f"Train one: python -m hdrlab train {method} --out DIR."))
-    return json.loads(settings_file.read_text()), checkpoint
+    record = json.loads(settings_file.read_text())
+    record.pop(THREADS_KEY, None)
+    return record, checkpoint
 
 
 #: Settings keys that may differ when a run is continued: its length and its logging/checkpoint cadences.
 _LENGTH_KEY = re.compile(r"^(steps|epochs|meta_iterations)$|^steps_|_steps$|_every(_epochs)?$")
+#: Recorded in every run's settings: the CPU thread count it (last) trained with; a run may continue at another.
+THREADS_KEY = "torch_threads"
 
 
 def write_settings(out_dir: str | os.PathLike, record: Mapping[str, Any], *, resume: bool | str = False,
@@ -951,7 +956,10 @@ def write_settings(out_dir: str | os.PathLike, record: Mapping[str, Any], *, res
     from ``record``, nothing is written and the error names each difference. The
     run's length and cadences (``steps``, ``steps_*``, ``*_steps``, ``epochs``,
     ``meta_iterations``, ``*_every``, ``*_every_epochs``) may change: a run can be
-    continued to more steps.
+    continued to more steps. ``torch_threads``, torch's CPU thread count now
+    (:func:`hdrlab.env.pin_threads`), is added to the record: CPU results can change
+    with it, so it is part of what a run was; it may change on continuing (another
+    machine), and the file then holds the latest.
 
     Args:
         out_dir: the run folder (created when missing).
@@ -976,12 +984,12 @@ def write_settings(out_dir: str | os.PathLike, record: Mapping[str, Any], *, res
     """
     folder = Path(out_dir)
     path = folder / "settings.json"
-    wanted = json.loads(json.dumps(dict(record)))
+    wanted = json.loads(json.dumps({**record, THREADS_KEY: torch.get_num_threads()}))
     continuing = not overwrite and (resume is True or (resume == "auto" and any(folder.glob("**/step_*.pt"))))
     if continuing and path.is_file():
         saved = json.loads(path.read_text())
         changed = [f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}" for key in sorted(set(saved) | set(wanted))
-                   if saved.get(key) != wanted.get(key) and not _LENGTH_KEY.search(key)]
+                   if saved.get(key) != wanted.get(key) and not _LENGTH_KEY.search(key) and key != THREADS_KEY]
         if changed:
             raise ChoiceError(describe(f"the settings of the run in {folder} to continue it", "; ".join(changed),
                                        "Train it again (FRESH = True in a notebook, overwrite=True in code) or "

@@ -75,9 +75,31 @@ class TestSetup:
         monkeypatch.setenv("HDRLAB_PROFILE", "quick")
         chosen = hdrlab.setup(seed=3)
         out = capsys.readouterr().out
-        assert chosen == env.Setup(3, env.device(), "quick")
-        for word in ("torch", "numpy", "opencv-python-headless", "profile", "quick", "device", hdrlab.__version__):
+        assert chosen == env.Setup(3, env.device(), "quick", torch.get_num_threads())
+        for word in ("torch", "numpy", "opencv-python-headless", "profile", "quick", "device", "cpu threads",
+                     hdrlab.__version__):
             assert word in out
+
+    def test_pins_threads(self, monkeypatch):
+        default = torch.get_num_threads()
+        try:
+            assert hdrlab.setup(threads=1, verbose=False).threads == 1 == torch.get_num_threads()
+            monkeypatch.setenv("HDRLAB_THREADS", "3")
+            assert hdrlab.setup(verbose=False).threads == 3 == torch.get_num_threads()
+            monkeypatch.delenv("HDRLAB_THREADS")
+            assert env.pin_threads() == env._DEFAULT_THREADS
+        finally:
+            torch.set_num_threads(default)
+
+    @pytest.mark.parametrize("count", [0, -1, 1.5, True, "two", None])
+    def test_bad_thread_count(self, count):
+        with pytest.raises(ChoiceError, match="positive integer number of threads"):
+            env.pin_threads(count)
+
+    def test_bad_thread_variable(self, monkeypatch):
+        monkeypatch.setenv("HDRLAB_THREADS", "many")
+        with pytest.raises(ChoiceError, match="HDRLAB_THREADS"):
+            env.pin_threads()
 
     @pytest.mark.skipif(torch.cuda.is_available(), reason="the hint is for machines without a GPU")
     def test_colab_hint_without_gpu(self, capsys):

@@ -735,7 +735,7 @@ def test_read_run_names_the_method_when_the_run_is_missing(tmp_path: Path) -> No
 class TestWriteSettings:
     def test_fresh_run_writes(self, tmp_path):
         path = train.write_settings(tmp_path / "run", {"lr": 0.1, "sizes": (1, 2)})
-        assert json.loads(path.read_text()) == {"lr": 0.1, "sizes": [1, 2]}
+        assert json.loads(path.read_text()) == {"lr": 0.1, "sizes": [1, 2], "torch_threads": torch.get_num_threads()}
 
     @pytest.mark.parametrize("resume", [True, "auto"])
     def test_continuing_with_other_settings_names_them(self, tmp_path, resume):
@@ -751,7 +751,22 @@ class TestWriteSettings:
         train.write_settings(tmp_path, {"lr": 0.1, "steps": 8, "eval_every": 8}, resume="auto")  # continued further
         train.write_settings(tmp_path, {"lr": 0.5, "steps": 8}, resume="auto", overwrite=True)  # FRESH
         train.write_settings(tmp_path, {"lr": 0.7}, resume=False)  # fit refuses a fresh run over checkpoints itself
-        assert json.loads((tmp_path / "settings.json").read_text()) == {"lr": 0.7}
+        assert json.loads((tmp_path / "settings.json").read_text())["lr"] == 0.7
+
+    def test_thread_count_is_recorded_and_may_change_on_continuing(self, tmp_path):
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            train.write_settings(tmp_path, {"lr": 0.1})
+            train.save_checkpoint(tmp_path / "checkpoints/step_00000004.pt", model=make_model(), step=4)
+            assert train.read_run(tmp_path, "expandnet")[0] == {"lr": 0.1}  # how it ran is not what it is
+            torch.set_num_threads(2)
+            train.write_settings(tmp_path, {"lr": 0.1}, resume=True)  # another machine continues it
+            assert json.loads((tmp_path / "settings.json").read_text())["torch_threads"] == 2
+            with pytest.raises(ChoiceError, match="lr: 0.1 -> 0.2"):  # other settings still refuse
+                train.write_settings(tmp_path, {"lr": 0.2}, resume=True)
+        finally:
+            torch.set_num_threads(threads)
 
 
 
