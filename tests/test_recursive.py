@@ -17,10 +17,12 @@ import torch
 from hdrlab import __main__ as cli
 from hdrlab import train
 from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError
+from hdrlab.imaging.merge import synthesize_hdr
 from hdrlab.imaging.tonemap import mu_law
 from hdrlab.methods import multiexposure
 from hdrlab.methods import recursive as rc
 from hdrlab.nn.blocks import count_parameters
+from hdrlab.nn.losses import histogram_loss
 
 TIMES = torch.exp2(torch.arange(-3.0, 4.0))
 
@@ -347,6 +349,42 @@ class TestLosses:
         no_layer = rc.RecursiveLoss({**rc.LOSS_WEIGHTS, "cobi": 0.0, "hdr": 0.0})
         assert "hdr" not in no_layer(out, batch, "c")
 
+    def test_histogram_options_hdrlabs_emd_and_the_papers_l1(self):
+        batch = _bracket()
+        _, out = self._fake_output(batch["stack"])
+        tone = out["global"][:, [0, 1, 2, 4, 5, 6]].flatten(0, 1)
+        target = batch["stack"][:, [0, 1, 2, 4, 5, 6]].flatten(0, 1)
+        weights = {**rc.LOSS_WEIGHTS, "cobi": 0.0}
+        emd = rc.RecursiveLoss(weights)(out, batch, "a")["hist"]
+        l1 = rc.RecursiveLoss(weights, histogram="l1")(out, batch, "a")["hist"]
+        assert torch.isclose(emd, histogram_loss(tone, target, bins=64))
+        assert torch.isclose(l1, histogram_loss(tone, target, bins=256, distance="l1"))
+        assert not torch.isclose(l1, emd, rtol=0.1)  # another loss, not a renamed one
+        paper = rc.settings_for("quick", ablation="paper_histogram")
+        assert (paper.hist_loss, paper.hist_weight) == ("l1", 0.1)
+        assert (rc.PROFILES["quick"].hist_loss, rc.PROFILES["quick"].hist_weight) == ("emd", 0.01)
+
+    def test_hdr_backward_option_reaches_the_layer(self):
+        batch = _bracket()
+        weights = {name: 0.0 for name in rc.LOSS_WEIGHTS} | {"hdr": 1.0}
+        grads = {}
+        for backward in ("left_difference", "piecewise_linear"):
+            frames, out = self._fake_output(batch["stack"])
+            rc.RecursiveLoss(weights, backward=backward)(out, batch, "c")["loss"].backward()
+            leaf = (batch["stack"] * 0.8).requires_grad_(True)  # the same loss, written out with the layer's option
+            with torch.no_grad():
+                true_hdr = synthesize_hdr(batch["stack"], batch["times"])
+            rc.hdr_loss(synthesize_hdr(leaf, batch["times"], backward=backward), true_hdr).backward()
+            assert torch.equal(frames.grad, leaf.grad)
+            grads[backward] = frames.grad
+        default_frames, out = self._fake_output(batch["stack"])
+        rc.RecursiveLoss(weights)(out, batch, "c")["loss"].backward()
+        assert torch.equal(default_frames.grad, grads["left_difference"])  # the paper's Eq. 3 is the default
+        assert not torch.allclose(grads["left_difference"], grads["piecewise_linear"])
+        variant = rc.settings_for("quick", ablation="piecewise_linear_layer")
+        assert variant.hdr_backward == "piecewise_linear" and rc.PROFILES["quick"].hdr_backward == "left_difference"
+        assert dataclasses.replace(variant, hdr_backward="left_difference") == rc.PROFILES["quick"]  # one difference
+
     def test_hdr_term_sends_gradient_through_the_merge(self):
         batch = _bracket()
         frames, out = self._fake_output(batch["stack"])
@@ -378,6 +416,10 @@ class TestLosses:
             rc.RecursiveLoss({**rc.LOSS_WEIGHTS, "cobi": 0.0})(out, batch, "d")
         with pytest.raises(ChoiceError):
             rc.stage_parameters(small_model(), "x")
+        with pytest.raises(ChoiceError, match="Expected histogram in"):
+            rc.RecursiveLoss(histogram="wasserstein")
+        with pytest.raises(ChoiceError, match="Expected histogram in"):
+            rc.RecursiveLoss(backward="segment")
 
 
 # ----------------------------------------------------------------------------- training

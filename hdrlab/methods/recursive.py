@@ -5,7 +5,11 @@ From one LDR shot (EV 0) a **stop-up** network renders the shots at +1, +2,
 network (same architecture, its own weights) the shots at -1, -2, -3 EV. The
 generated bracket is merged into radiance by a *differentiable* Debevec merge
 (:func:`hdrlab.imaging.merge.synthesize_hdr`), so the networks can be trained
-end to end on the quality of the HDR image, not only of each frame.
+end to end on the quality of the HDR image, not only of each frame. Its backward
+is the paper's Eq. 3 (the left difference ``g(z) - g(z - 1)`` at each pixel's code,
+the weights held constant); ``Settings.hdr_backward = "piecewise_linear"`` (ablation
+``piecewise_linear_layer``) trains with hdrlab's earlier rule instead
+(:data:`hdrlab.imaging.merge.LOOKUP_BACKWARDS`).
 
 Each direction (:class:`StopNet`) is applied recursively with **shared
 weights** across the steps ``EV 0 -> +-1 -> +-2 -> +-3`` and decomposes a step
@@ -25,11 +29,15 @@ into three networks:
   of the target exposure in [0, 1];
 - the **refinement network** (a plain :class:`~hdrlab.nn.unet.UNet`, 4 levels,
   instance norm): input ``[global output, edge map, input frame]`` (7 channels),
-  output ``sigmoid(logit(global) + r)``, the final frame in [0, 1].
+  output ``sigmoid(logit(global) + r)``, the final frame in [0, 1]. (The paper's
+  refinement network has the global network's structure, 5 levels; hdrlab's has 4.)
 
-Losses (:class:`RecursiveLoss`, weights of the reference code in :data:`LOSS_WEIGHTS`):
+Losses (:class:`RecursiveLoss`, weights in :data:`LOSS_WEIGHTS`):
 
-- global: L1 to the true frame + 0.01 x the soft-histogram (1-D EMD) loss;
+- global: L1 to the true frame + 0.01 x a histogram loss (:data:`HISTOGRAM_LOSSES`): by default
+  hdrlab's soft-histogram earth mover's distance (64 bins), not the paper's loss; ``"l1"`` is the
+  paper's L1 between histograms (256 soft bins, the paper's weight 0.1; the reference code weighs
+  its 256-bin L1 of pixel counts / 255 by 0.01);
 - edge: L1 between the edge map and the Canny edges of the *true* target frame;
 - refinement: L1 to the true frame + 0.1 x contextual bilateral (CoBi) loss on
   VGG19 ``relu3_4`` and ``relu4_4`` features;
@@ -42,12 +50,15 @@ Losses (:class:`RecursiveLoss`, weights of the reference code in :data:`LOSS_WEI
   fixes radiance only up to the response's anchor; through the same layer both
   sides have the same units.
 
-Training runs in three stages, as the paper (:func:`train_recursive`):
-(a) the global and local networks alone (the recursion feeds the global output
-to the next step), (b) jointly with the refinement network (the recursion feeds
-the refined frame), (c) end to end with the HDR loss through the differentiable
-merge. Without the HDR layer (ablation ``"no_hdr_layer"``) stage (c) runs the
-same steps with stage (b)'s losses.
+Training runs in three stages (:func:`train_recursive`): (a) the global and
+local networks alone (the recursion feeds the global output to the next step),
+(b) jointly with the refinement network (the recursion feeds the refined frame),
+(c) end to end with the HDR loss through the differentiable merge. The paper's
+reference code has two phases, (a) and then refinement, CoBi and the HDR loss
+together; stage (b), the refinement network without the HDR loss, is hdrlab's own
+split: it lets a run without the layer share stages (a) and (b) exactly. Without
+the HDR layer (ablation ``"no_hdr_layer"``) stage (c) runs the same steps with
+stage (b)'s losses.
 
 Differences from the reference code (github.com/JungHeeKim29/DiffHDRsyn), on purpose:
 
@@ -59,7 +70,10 @@ Differences from the reference code (github.com/JungHeeKim29/DiffHDRsyn), on pur
 - the heads are logit-domain residuals ``sigmoid(logit(x) + r)`` (the reference averages a
   tanh output with the input, which cannot reach 0 or 1 from the other end);
 - one Adam on the weighted sum of the losses, with the refinement network at its own learning
-  rate (the reference steps a separate Adam with gradient centralisation per network and loss).
+  rate (the reference steps a separate Adam with gradient centralisation per network and loss);
+- the refinement network has 4 levels (the paper's and the reference's has the global network's 5);
+- the histogram loss is an earth mover's distance by default (see Losses), and training has the
+  extra stage (b) (see above).
 
 Example:
     >>> model = RecursiveHDRNet(global_width=2, edge_width=2, refine_width=2, global_levels=3, edge_levels=2,
@@ -98,7 +112,7 @@ from torch import nn
 from hdrlab import env, train
 from hdrlab.data.datasets import DEFAULT_CRFS, BracketStacks
 from hdrlab.errors import ChoiceError, MissingFileError, RangeError, ShapeError, describe
-from hdrlab.imaging.merge import synthesize_hdr
+from hdrlab.imaging.merge import LOOKUP_BACKWARDS, synthesize_hdr
 from hdrlab.methods import multiexposure
 from hdrlab.metrics import ms_ssim, psnr, ssim, tonemapped_psnr, tonemapped_ssim
 from hdrlab.nn.losses import CoBiLoss, histogram_loss, l1_loss, mu_law_loss
@@ -114,6 +128,7 @@ __all__ = [
     "CANNY_THRESHOLDS",
     "LOSS_WEIGHTS",
     "HDR_MU",
+    "HISTOGRAM_LOSSES",
     "STAGES",
     "canny_edges",
     "RecurrentUNet",
@@ -148,11 +163,16 @@ CANNY_SIGMA = 2.0
 #: ``cv2.Canny`` hysteresis thresholds on 8-bit values. The paper does not state them; these are OpenCV's
 #: tutorial values (an assumption, not the paper's).
 CANNY_THRESHOLDS = (50.0, 150.0)
-#: Loss weights of the reference code (solver.py): histogram 0.01 (relative to the global L1), CoBi 0.1
-#: (relative to the refinement L1), edge L1 1, HDR (mu-law L1) 1.
+#: Loss weights of the reference code (solver.py): histogram 0.01 (relative to the global L1; the reference's is
+#: on its own 256-bin histogram L1, here it weighs :data:`HISTOGRAM_LOSSES`' default EMD), CoBi 0.1 (relative to the
+#: refinement L1), edge L1 1, HDR (mu-law L1) 1.
 LOSS_WEIGHTS = {"global": 1.0, "hist": 0.01, "edge": 1.0, "refine": 1.0, "cobi": 0.1, "hdr": 1.0}
 #: mu of the HDR loss's mu-law: the reference code's 100 (the paper's text and the metric use 5000).
 HDR_MU = 100.0
+#: The global network's histogram losses, as :func:`hdrlab.nn.losses.histogram_loss` arguments: ``"emd"`` is
+#: hdrlab's soft-histogram earth mover's distance (64 bins, the default); ``"l1"`` is Kim et al.'s L1 between the
+#: histograms, here 256 soft bins (the reference code's count; the paper gives its weight, 0.1, not its bins).
+HISTOGRAM_LOSSES = {"emd": {"distance": "emd", "bins": 64}, "l1": {"distance": "l1", "bins": 256}}
 #: Training stages in order: (a) global + local, (b) + refinement, (c) end to end through the HDR layer.
 STAGES = ("a", "b", "c")
 
@@ -295,7 +315,8 @@ class StopNet(nn.Module):
 
     Args:
         global_width, edge_width, refine_width: base channels of the three networks.
-        global_levels, edge_levels, refine_levels: their resolutions (paper: 5, 4, 4).
+        global_levels, edge_levels, refine_levels: their resolutions (the paper: 5, 4 and the global
+            network's structure, 5, for the refinement; hdrlab's profiles use 5, 4, 4).
         steps: recursion steps (CIN conditions).
         recurrent: bottleneck GRUs in the global and local networks.
         conditional: CIN in the global and local networks.
@@ -528,9 +549,11 @@ class RecursiveLoss(nn.Module):
             :data:`LOSS_WEIGHTS`). A zero ``"cobi"`` builds no VGG; a zero ``"hdr"`` never calls the HDR layer.
         mu: mu of the HDR loss.
         pretrained: VGG weights of the CoBi loss (True, False or ``"auto"``).
+        histogram: the global network's histogram loss, a key of :data:`HISTOGRAM_LOSSES`.
+        backward: the HDR layer's backward rule (:data:`hdrlab.imaging.merge.LOOKUP_BACKWARDS`; the paper's Eq. 3).
 
     Raises:
-        RangeError: a negative, non-finite or missing weight.
+        RangeError: a negative, non-finite or missing weight. ChoiceError: an unknown histogram loss or backward.
 
     Example:
         >>> criterion = RecursiveLoss({**LOSS_WEIGHTS, "cobi": 0.0})
@@ -541,8 +564,13 @@ class RecursiveLoss(nn.Module):
     """
 
     def __init__(self, weights: Mapping[str, float] | None = None, mu: float = HDR_MU,
-                 pretrained: bool | str = "auto") -> None:
+                 pretrained: bool | str = "auto", *, histogram: str = "emd",
+                 backward: str = "left_difference") -> None:
         super().__init__()
+        if histogram not in HISTOGRAM_LOSSES or backward not in LOOKUP_BACKWARDS:
+            raise ChoiceError(describe(f"histogram in {tuple(HISTOGRAM_LOSSES)} and backward in {LOOKUP_BACKWARDS}",
+                                       f"{histogram!r} and {backward!r}", "Use 'emd' and 'left_difference'."))
+        self.histogram, self.backward = histogram, backward
         weights = dict(LOSS_WEIGHTS if weights is None else weights)
         if set(weights) != set(LOSS_WEIGHTS) or any(
             isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf for w in weights.values()
@@ -574,7 +602,8 @@ class RecursiveLoss(nn.Module):
         keep = [i for i in range(stack.shape[1]) if i != centre]
         target = stack[:, keep].flatten(0, 1)
         tone = out["global"][:, keep].flatten(0, 1)
-        terms = {"global": l1_loss(tone, target), "hist": histogram_loss(tone, target)}
+        terms = {"global": l1_loss(tone, target),
+                 "hist": histogram_loss(tone, target, **HISTOGRAM_LOSSES[self.histogram])}
         if out["edges"] is not None:
             edges = out["edges"][:, keep].flatten(0, 1)
             terms["edge"] = l1_loss(edges, canny_edges(target))
@@ -587,7 +616,8 @@ class RecursiveLoss(nn.Module):
         if stage == "c" and self.weights["hdr"] > 0:
             with torch.no_grad():
                 true_hdr = synthesize_hdr(stack, batch["times"])
-            terms["hdr"] = hdr_loss(synthesize_hdr(out["frames"], batch["times"]), true_hdr, self.mu)
+            generated_hdr = synthesize_hdr(out["frames"], batch["times"], backward=self.backward)
+            terms["hdr"] = hdr_loss(generated_hdr, true_hdr, self.mu)
         loss = sum(self.weights[name] * value for name, value in terms.items())
         return {"loss": loss, **{name: value.detach() for name, value in terms.items()}}
 
@@ -623,7 +653,8 @@ class Settings:
 
     Attributes:
         global_width, edge_width, refine_width: base channels of the three networks (doubling per level).
-        global_levels, edge_levels, refine_levels: their resolutions (the paper: 5, 4, 4).
+        global_levels, edge_levels, refine_levels: their resolutions (the paper: 5, 4 and 5, its refinement
+            network having the global network's structure; every profile here uses 5, 4, 4).
         convs_per_level: 3x3 convs per U-Net level (the reference: 2).
         size: side of the square training crops, px (a multiple of ``2**(levels - 1)``).
         batch_size: brackets per optimizer step.
@@ -634,6 +665,8 @@ class Settings:
         weight_decay: Adam's L2 weight decay (the reference: 5e-5).
         global_weight, hist_weight, edge_weight, refine_weight, cobi_weight, hdr_weight: loss weights.
         mu: mu of the HDR loss.
+        hist_loss: the histogram loss, a key of :data:`HISTOGRAM_LOSSES` (``"emd"``: hdrlab's; ``"l1"``: the paper's).
+        hdr_backward: the HDR layer's backward (:data:`hdrlab.imaging.merge.LOOKUP_BACKWARDS`; the paper's Eq. 3).
         log_every: steps per logged window.
         train_max_side: training scenes are loaded with this longest side.
         samples: brackets per data epoch.
@@ -678,6 +711,8 @@ class Settings:
     eval_every: int
     checkpoint_every: int
     amp: str
+    hist_loss: str = "emd"  # runs recorded before these two fields existed trained with "emd" ...
+    hdr_backward: str = "left_difference"  # ... and "piecewise_linear": their settings differ, so they do not resume
 
     @property
     def steps(self) -> int:
@@ -750,7 +785,9 @@ PROFILES: dict[str, Settings] = {
 #: (global / edge / refinement), ``+hdr_layer`` (stage (c) through the HDR layer) and ``reference`` (+ CoBi:
 #: the whole method). None before ``+hdr_layer`` trains with the HDR loss or CoBi. ``no_hdr_layer`` is the
 #: controlled partner of ``reference``: everything, CoBi included, except the HDR loss. At ``quick`` (no
-#: CoBi) ``+decomposition`` equals ``no_hdr_layer`` and ``+hdr_layer`` equals ``reference``.
+#: CoBi) ``+decomposition`` equals ``no_hdr_layer`` and ``+hdr_layer`` equals ``reference``. Two variants of the
+#: whole method, no rows of the paper: ``piecewise_linear_layer`` (the HDR layer's backward is hdrlab's earlier
+#: segment slope, the weights differentiated too) and ``paper_histogram`` (the paper's histogram L1, weight 0.1).
 ABLATIONS: dict[str, dict] = {
     "baseline": {"model": "direct", "hdr_weight": 0.0, "cobi_weight": 0.0},
     "+recurrence": {"conditional": False, "decomposition": False, "hdr_weight": 0.0, "cobi_weight": 0.0},
@@ -759,8 +796,11 @@ ABLATIONS: dict[str, dict] = {
     "+hdr_layer": {"cobi_weight": 0.0},
     "no_hdr_layer": {"hdr_weight": 0.0},
     "reference": {},
+    "piecewise_linear_layer": {"hdr_backward": "piecewise_linear"},
+    "paper_histogram": {"hist_loss": "l1", "hist_weight": 0.1},
 }
-_LOSS_SWITCHES = ("hdr_weight", "cobi_weight")  # the ablations' keys that change Settings, not the model
+#: The ablations' keys that change Settings, not the model.
+_LOSS_SWITCHES = ("hdr_weight", "cobi_weight", "hdr_backward", "hist_loss", "hist_weight")
 
 
 def _check_ablation(ablation: object) -> None:
@@ -798,7 +838,6 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
         steps_a, steps_b = steps * settings.steps_a // total, steps * settings.steps_b // total
         settings = replace(settings, steps_a=steps_a, steps_b=steps_b, steps_c=steps - steps_a - steps_b)
     return replace(settings, **{key: value for key, value in ABLATIONS[ablation].items() if key in _LOSS_SWITCHES})
-    return settings
 
 
 def build_model(settings: Settings, ablation: str = "reference") -> nn.Module:
@@ -1124,7 +1163,8 @@ def train_recursive(
     settings = settings_for(profile, steps, ablation)
     env.seed_everything(seed)
     model = build_model(settings, ablation)
-    criterion = RecursiveLoss(settings.weights, settings.mu, pretrained=pretrained)
+    criterion = RecursiveLoss(settings.weights, settings.mu, pretrained=pretrained, histogram=settings.hist_loss,
+                              backward=settings.hdr_backward)
     brackets = held_out_brackets("test", settings.eval_max_side, settings.eval_crfs)
     data = BracketStacks("train", evs=EVS, unit="ev", size=settings.size, max_side=settings.train_max_side,
                          samples=settings.samples, crfs=settings.train_crfs, seed=seed)
@@ -1176,6 +1216,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> nn.Module:
         raise MissingFileError(describe(f"a training run in {run} (settings.json and stage_*/checkpoints/)",
                                         "no such run", "Train one: python -m hdrlab train recursive --out DIR."))
     record = json.loads(settings_file.read_text())
+    record.pop(train.THREADS_KEY, None)  # how it ran, not what it is
     ablation = record.pop("ablation")
     fields = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
     model = build_model(Settings(**fields), ablation)
