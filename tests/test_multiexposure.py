@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import default_collate
 
 from hdrlab import __main__ as cli
-from hdrlab import train
+from hdrlab import metrics, train
 from hdrlab.data.datasets import DRTMO_EVS, DRTMO_TIMES, BracketStacks, ExposurePairs, StackPairs
 from hdrlab.data.public import DRTMO_FILES, DrTMOBrackets
 from hdrlab.errors import ChoiceError, DTypeError, ExposureError, MissingFileError, RangeError, ShapeError
@@ -342,6 +342,17 @@ class TestForward:
         assert float(latent.min()) >= 0 and bool((ldr + residual < 0).any())
         assert torch.equal(model.encode(ldr).detach(), latent)
 
+    def test_unmasked_n1_sees_the_input_itself(self):
+        masked = _tiny_model().eval()
+        unmasked = _tiny_model().eval()
+        unmasked.masked_input = False
+        ldr = torch.rand(1, 3, 8, 8)
+        ldr[:, :, :3, :3] = 1.0  # clipped: the mask is 0 there, so the two inputs of N1 differ
+        with torch.no_grad():
+            assert torch.allclose(unmasked.encode(ldr), torch.relu(ldr + unmasked.hdr_net(ldr)), atol=1e-6)
+            assert not torch.allclose(unmasked.encode(ldr), masked.encode(ldr), atol=1e-4)
+        assert me.MultiExposureNet(n1_width=2, n23_width=2, levels=2, masked_input=False).masked_input is False
+
     def test_scalar_and_tensor_ratios_broadcast(self):
         model = _tiny_model().eval()
         ldr = torch.rand(3, 3, 8, 8)
@@ -495,6 +506,24 @@ class TestMultiExposureLoss:
         total = sum(weights[name] * float(value) for name, value in expected.items())
         assert float(terms["loss"]) == pytest.approx(total, rel=1e-5)
 
+    def test_perceptual_term_is_summed_over_channels_as_the_reference(self):
+        rendered, batch = _rendered_and_batch()
+        criterion = me.MultiExposureLoss({"recon": 0.0, "hdr": 0.0, "perceptual": 1.0, "tv": 0.0}, pretrained=False)
+        assert criterion.perceptual.reduction == "channel_sum"
+        x, y, x_hat = batch["x"], batch["y"], rendered["x_hat"]
+        mx = me.exposure_mask(x)
+        features = [criterion.perceptual.vgg(image) for image in (x_hat * mx, x * mx)]
+        # piq's ContentLoss, written out: per image, L1 averaged over positions and summed over channels; batch mean
+        piq = sum((features[0][k] - features[1][k]).abs().mean(dim=(-2, -1)).sum(dim=1).mean() for k in features[0])
+        assert float(criterion.perceptual(x_hat * mx, x * mx)) == pytest.approx(float(piq), rel=1e-5)
+        averaged = sum(float((features[0][k] - features[1][k]).abs().mean()) for k in features[0])
+        assert float(piq) > 50 * averaged  # what the element-mean reduction got wrong: pool1-3 have 64-256 channels
+        terms = criterion(rendered, batch)
+        assert float(terms["loss"]) == pytest.approx(float(terms["perceptual"]), rel=1e-6)
+        assert float(terms["perceptual"]) == pytest.approx(
+            float(criterion.perceptual(rendered["y_hat"] * me.exposure_mask(y), y * me.exposure_mask(y)) + piq),
+            rel=1e-5)
+
     def test_default_weights_are_the_reference_training_weights(self):
         assert me.LOSS_WEIGHTS == {"recon": 100.0, "hdr": 1.0, "perceptual": 0.1, "tv": 1e-5}
         assert me.PROFILES["full"].weights == me.LOSS_WEIGHTS
@@ -590,7 +619,22 @@ class TestSettings:
             reference, hdr_weight=0.0)
         assert me.settings_for("quick", steps=10, ablation="shared_net") == reference
         assert me.build_model(reference, "shared_net").shared and not me.build_model(reference).shared
-        assert set(me.ABLATIONS) == {"reference", "shared_net", "no_representation_loss"}
+        both = me.settings_for("quick", steps=10, ablation="shared_net_no_representation_loss")
+        assert both == dataclasses.replace(reference, hdr_weight=0.0)
+        assert me.build_model(both, "shared_net_no_representation_loss").shared
+        assert me.settings_for("quick", steps=10, ablation="unmasked_n1") == reference
+        assert not me.build_model(reference, "unmasked_n1").masked_input and me.build_model(reference).masked_input
+        assert set(me.ABLATIONS) == {"reference", "shared_net", "no_representation_loss",
+                                     "shared_net_no_representation_loss", "unmasked_n1"}
+        # every row of the paper's Tables 4 and 5 has its ablation
+        assert {row[-1] for row in me.TABLE4_ROWS + me.TABLE5_ROWS} == set(me.ABLATIONS)
+
+    def test_overrides(self):
+        changed = me.settings_for("quick", steps=10, overrides={"lr": 1e-3, "max_gap": 3.0})
+        assert changed == dataclasses.replace(me.settings_for("quick", steps=10), lr=1e-3, max_gap=3.0)
+        assert me.settings_for("quick", ablation="no_representation_loss", overrides={"hdr_weight": 5.0}).hdr_weight == 0
+        with pytest.raises(ChoiceError, match="Settings"):
+            me.settings_for("quick", overrides={"learning_rate": 1e-3})
 
     def test_unknown_ablation_and_profile(self):
         with pytest.raises(ChoiceError, match="ablation"):
@@ -633,6 +677,26 @@ class TestTraining:
         loaded = me.load_trained(tmp_path)
         assert loaded.shared and not hasattr(loaded, "down_net") and _same_state(loaded, model)
         assert json.loads((tmp_path / "settings.json").read_text())["ablation"] == "shared_net"
+
+    def test_eval_split_and_overrides_are_recorded(self, tmp_path, tiny):
+        runs = {split: me.train_multiexposure(tmp_path / split, "quick", steps=1, progress="none", device="cpu",
+                                              eval_split=split, overrides={"lr": 1e-3}) for split in ("val", "test")}
+        assert _same_state(runs["val"][0], runs["test"][0])  # the split changes what is scored, not the training
+        assert runs["val"][1].last_eval != runs["test"][1].last_eval
+        val = me.evaluate(runs["val"][0], me.held_out_brackets("val", tiny.eval_max_side, tiny.eval_crfs,
+                                                               tiny.eval_evs))
+        assert runs["val"][1].last_eval == pytest.approx(val)
+        recorded = json.loads((tmp_path / "val" / "settings.json").read_text())
+        assert recorded["eval_split"] == "val" and recorded["lr"] == 1e-3
+        assert _same_state(me.load_trained(tmp_path / "val"), runs["val"][0])
+        with pytest.raises(ChoiceError, match="eval_split"):
+            me.train_multiexposure(tmp_path / "x", "quick", steps=1, progress="none", eval_split="train")
+
+    def test_unmasked_ablation_run_reloads_unmasked(self, tmp_path, tiny):
+        model, _ = me.train_multiexposure(tmp_path, "quick", steps=1, ablation="unmasked_n1", progress="none",
+                                          device="cpu")
+        loaded = me.load_trained(tmp_path)
+        assert not model.masked_input and not loaded.masked_input and _same_state(loaded, model)
 
     def test_unknown_ablation_and_missing_run(self, tmp_path, tiny):
         with pytest.raises(ChoiceError, match="ablation"):
@@ -691,6 +755,23 @@ class TestGenerate:
         b = me.generate(model, ldr, [1.0])
         assert torch.equal(a, b)
         assert all(p.grad is None for p in model.parameters())
+
+    def test_hdr_estimate_is_the_padded_latent_cropped_back(self):
+        model = _tiny_model().train()
+        ldr = torch.rand(3, 10, 13)
+        estimate = me.hdr_estimate(model, ldr)
+        padded = torch.nn.functional.pad(ldr.unsqueeze(0), (0, 3, 0, 2), mode="replicate")
+        model.eval()
+        with torch.no_grad():
+            assert torch.allclose(estimate, model.encode(padded)[0, :, :10, :13], atol=1e-6)
+        assert estimate.shape == (3, 10, 13) and float(estimate.min()) >= 0
+        model.train()
+        me.hdr_estimate(model, ldr)
+        assert model.training
+        with pytest.raises(ShapeError):
+            me.hdr_estimate(model, torch.rand(1, 3, 8, 8))
+        with pytest.raises(RangeError):
+            me.hdr_estimate(model, torch.rand(3, 8, 8) + 1)
 
     @pytest.mark.parametrize("evs", [[float("inf")], [0.0, float("nan")], [-float("inf"), 1.0]])
     def test_non_finite_evs(self, evs):
@@ -763,7 +844,7 @@ def one_scene():
 
 def _expected_keys(evs, methods):
     stack = {f"stack_{m}/{ev:+g}/{k}" for m in ("psnr", "ssim") for ev in evs if ev != 0 for k in ("generated", "naive")}
-    hdr = {f"{m}/{k}" for m in ("hdr_psnr", "hdr_ssim", "tm_psnr", "tm_ssim") for k in methods}
+    hdr = {f"{m}/{k}" for m in ("hdr_psnr", "hdr_ssim", "tm_psnr", "tm_ssim", "rd_psnr", "rd_ssim") for k in methods}
     return stack | hdr
 
 
@@ -787,10 +868,17 @@ class TestHeldOutAndEvaluate:
         model = me.MultiExposureNet(n1_width=2, n23_width=2, levels=3)
         evs = one_scene[0]["evs"]
         scores = me.evaluate(model, one_scene)
-        assert set(scores) == _expected_keys(evs, ("ldr", "naive", "generated", "true_bracket"))
+        assert set(scores) == _expected_keys(evs, ("ldr", "naive", "n1_latent", "generated", "true_bracket"))
         assert all(math.isfinite(v) for v in scores.values())
         assert scores["tm_psnr/true_bracket"] > scores["tm_psnr/ldr"] + 10
         assert scores["hdr_psnr/true_bracket"] > scores["hdr_psnr/ldr"]
+        assert scores["rd_psnr/true_bracket"] > scores["rd_psnr/ldr"] + 10
+        item = one_scene[0]
+        latent = me.hdr_estimate(model, item["ldr"])
+        assert scores["hdr_psnr/n1_latent"] == pytest.approx(
+            float(metrics.psnr(me.hdr_display(latent), me.hdr_display(item["hdr"]))))
+        assert scores["rd_psnr/generated"] == pytest.approx(float(metrics.tonemapped_psnr(
+            me.merge_bracket(me.generate(model, item["ldr"], evs), evs), item["hdr"], "reinhard_devlin")))
         with_expandnet = me.evaluate(model, one_scene, expandnet_model=expandnet.ExpandNet(width=4))
         assert set(with_expandnet) == _expected_keys(evs, me.HDR_METHODS)
         assert with_expandnet["tm_psnr/generated"] == pytest.approx(scores["tm_psnr/generated"])
@@ -800,7 +888,8 @@ class TestHeldOutAndEvaluate:
         assert [line.split()[0] for line in stack_lines[1:]] == ["generated", "naive"]
         assert f"{scores['stack_psnr/+2/naive']:.2f}" in stack_lines[2]
         hdr_lines = me.hdr_table(with_expandnet).splitlines()
-        assert hdr_lines[0].split() == ["method", "HDR", "PSNR", "HDR", "SSIM", "TM", "PSNR", "TM", "SSIM"]
+        assert hdr_lines[0].split() == ["method", "HDR", "PSNR", "HDR", "SSIM", "TM", "PSNR", "TM", "SSIM",
+                                        "RD", "PSNR", "RD", "SSIM"]
         assert [line.split()[0] for line in hdr_lines[1:]] == list(me.HDR_METHODS)
         assert f"{with_expandnet['tm_psnr/true_bracket']:.2f}" in hdr_lines[-1]
 
@@ -808,6 +897,21 @@ class TestHeldOutAndEvaluate:
         model = me.MultiExposureNet(n1_width=2, n23_width=2, levels=3)
         single = me.evaluate(model, one_scene)
         assert me.evaluate(model, one_scene * 2) == pytest.approx(single)
+
+    def test_ablation_tables_in_the_papers_layout(self):
+        keys = ["hdr_psnr/generated", "hdr_ssim/generated", "rd_psnr/generated", "rd_ssim/generated",
+                "stack_psnr/+2/generated", "stack_psnr/-2/generated", "hdr_psnr/n1_latent", "hdr_ssim/n1_latent"]
+        runs = {name: {key: 10.0 * i + j / 100 for j, key in enumerate(keys)} for i, name in enumerate(me.ABLATIONS)}
+        lines = me.ablation_tables(runs, "demo").splitlines()
+        assert lines[0].startswith("Table 4 (") and lines[0].endswith("ours: demo") and lines[7].startswith("Table 5 (")
+        assert [line.split()[:2] for line in lines[2:6]] == [["no", "no"], ["no", "yes"], ["yes", "no"], ["yes", "yes"]]
+        index = list(me.ABLATIONS).index
+        assert lines[2].split()[2] == f"{runs['shared_net_no_representation_loss']['hdr_psnr/generated']:.2f}"
+        assert lines[5].split()[2] == f"{10.0 * index('reference'):.2f}"
+        assert lines[9].split() == ["no", f"{10.0 * index('unmasked_n1') + 0.06:.2f}",
+                                    f"{10.0 * index('unmasked_n1') + 0.07:.3f}"]
+        partial = me.ablation_tables({"reference": runs["reference"]}, "demo").splitlines()
+        assert len(partial) == 3 + 1 + 3  # one row in each table
 
     def test_hdr_display_is_scale_free(self):
         hdr = _smooth_radiance(8)

@@ -20,7 +20,9 @@ through N3, and
 - the **reconstruction loss** is L1 between each rendered and real shot,
   weighted by the real shot's well-exposedness :func:`exposure_mask`;
 - the **perceptual loss** compares VGG19 ``pool1``-``pool3`` features of the
-  masked shots (:class:`hdrlab.nn.losses.PerceptualLoss`);
+  masked shots (:class:`hdrlab.nn.losses.PerceptualLoss`), reduced as the reference's
+  piq ``ContentLoss``: L1 averaged over positions, *summed* over channels
+  (``reduction="channel_sum"``, ~100x an average over every element);
 - **total variation** of the rendered shots (per image sum, batch mean).
 
 Weights as the reference code trains (``EDNet``: ``recon 1e2, hdr 1e0,
@@ -74,7 +76,7 @@ from hdrlab.imaging.tonemap import mu_law, normalize_hdr
 from hdrlab.methods import expandnet
 from hdrlab.metrics import psnr, ssim, tonemapped_psnr, tonemapped_ssim
 from hdrlab.nn.blocks import ConvNormAct, ConvStack, check_feature_map, icnr_
-from hdrlab.nn.losses import PerceptualLoss, total_variation
+from hdrlab.nn.losses import PERCEPTUAL_REDUCTIONS, PerceptualLoss, total_variation
 from hdrlab.validate import as_float_tensor, check_int, check_ldr, check_radiance
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "settings_for",
     "build_model",
     "generate",
+    "hdr_estimate",
     "naive_reexposure",
     "merge_bracket",
     "held_out_brackets",
@@ -109,6 +112,9 @@ __all__ = [
     "evaluate",
     "stack_table",
     "hdr_table",
+    "TABLE4_ROWS",
+    "TABLE5_ROWS",
+    "ablation_tables",
     "train_multiexposure",
     "load_trained",
 ]
@@ -336,6 +342,7 @@ class MultiExposureNet(nn.Module):
         shared: one network renders both directions (the ablation "one shared up/down net"):
             N2 also does N3's job and there is no ``down_net``.
         threshold: tau of :func:`exposure_mask`.
+        masked_input: N1 sees ``I * mask(I)`` (the reference); False feeds it ``I`` (the paper's Table 5 ablation).
 
     Attributes:
         hdr_net, up_net, down_net: N1, N2, N3 (:class:`ExposureUNet`; no ``down_net`` when ``shared``).
@@ -351,7 +358,7 @@ class MultiExposureNet(nn.Module):
 
     def __init__(self, n1_width: int = 16, n23_width: int = 32, *, n1_max_width: int = 256,
                  n23_max_width: int = 512, levels: int = 7, shared: bool = False,
-                 threshold: float = MASK_THRESHOLD) -> None:
+                 threshold: float = MASK_THRESHOLD, masked_input: bool = True) -> None:
         super().__init__()
         self.hdr_net = ExposureUNet(base_width=n1_width, max_width=n1_max_width, levels=levels, head="tanh",
                                     concat_input=False)
@@ -360,6 +367,7 @@ class MultiExposureNet(nn.Module):
         if not self.shared:
             self.down_net = ExposureUNet(base_width=n23_width, max_width=n23_max_width, levels=levels)
         self.threshold = _check_threshold(threshold)
+        self.masked_input = bool(masked_input)
 
     @property
     def multiple(self) -> int:
@@ -369,10 +377,12 @@ class MultiExposureNet(nn.Module):
     def encode(self, ldr: torch.Tensor) -> torch.Tensor:
         """The latent exposure ``E = relu(I + N1(I * mask(I)))``: ``(B, 3, H, W)``, ``>= 0``, unbounded.
 
+        Without :attr:`masked_input`, ``E = relu(I + N1(I))``.
+
         Args:
             ldr: ``(B, 3, H, W)`` LDR in [0, 1], H and W multiples of :attr:`multiple` (not validated: hot path).
         """
-        return torch.relu(ldr + self.hdr_net(ldr * _mask(ldr, self.threshold)))
+        return torch.relu(ldr + self.hdr_net(ldr * _mask(ldr, self.threshold) if self.masked_input else ldr))
 
     def render(self, exposure: torch.Tensor, up: bool) -> torch.Tensor:
         """An LDR ``(B, 3, H, W)`` in (0, 1) from a latent exposure already scaled to the target time.
@@ -503,10 +513,13 @@ class MultiExposureLoss(nn.Module):
         weights: ``{"recon", "hdr", "perceptual", "tv"}`` weights >= 0 (default :data:`LOSS_WEIGHTS`).
             A zero weight skips its term (a zero ``"perceptual"`` builds no VGG).
         perceptual_layers: VGG19 layers of the perceptual term (the reference: pool1-3).
+        perceptual_reduction: a name in :data:`hdrlab.nn.losses.PERCEPTUAL_REDUCTIONS`; the reference's
+            piq ``ContentLoss`` is ``"channel_sum"`` (``"mean"`` makes the term ~100x weaker on pool1-3).
         pretrained: ImageNet VGG weights: True, False or ``"auto"`` (random features offline, said in a printed line).
 
     Raises:
-        ChoiceError: unknown layer or ``pretrained``; RangeError: a negative weight or a missing key.
+        ChoiceError: unknown layer, ``pretrained`` or ``perceptual_reduction``; RangeError: a negative weight or
+            a missing key.
         MissingWeightsError: ``pretrained=True`` offline.
 
     Example:
@@ -517,7 +530,7 @@ class MultiExposureLoss(nn.Module):
 
     def __init__(self, weights: dict[str, float] | None = None,
                  perceptual_layers: tuple[str, ...] = ("pool1", "pool2", "pool3"),
-                 pretrained: bool | str = "auto") -> None:
+                 pretrained: bool | str = "auto", perceptual_reduction: str = "channel_sum") -> None:
         super().__init__()
         weights = dict(LOSS_WEIGHTS if weights is None else weights)
         if set(weights) != set(LOSS_WEIGHTS) or any(
@@ -525,8 +538,12 @@ class MultiExposureLoss(nn.Module):
         ):
             raise RangeError(describe(f"finite weights >= 0 for exactly {sorted(LOSS_WEIGHTS)}", repr(weights),
                                       "Start from dict(LOSS_WEIGHTS) and change values."))
+        if perceptual_reduction not in PERCEPTUAL_REDUCTIONS:
+            raise ChoiceError(describe(f"perceptual_reduction in {PERCEPTUAL_REDUCTIONS}", repr(perceptual_reduction),
+                                       "Use 'channel_sum' (the reference's piq ContentLoss)."))
         self.weights = {name: float(w) for name, w in weights.items()}
-        self.perceptual = PerceptualLoss(perceptual_layers, pretrained=pretrained) if self.weights["perceptual"] else None
+        self.perceptual = (PerceptualLoss(perceptual_layers, pretrained=pretrained, reduction=perceptual_reduction)
+                           if self.weights["perceptual"] else None)
 
     def forward(self, rendered: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The loss terms of one batch.
@@ -650,6 +667,8 @@ class Settings:
         weight_decay: AdamW weight decay (the reference: 1e-4).
         recon_weight, hdr_weight, perceptual_weight, tv_weight: loss weights (:data:`LOSS_WEIGHTS`).
         perceptual_layers: VGG19 layers of the perceptual loss.
+        perceptual_reduction: how the perceptual loss reduces each layer (the reference: ``"channel_sum"``,
+            see :func:`hdrlab.nn.losses.perceptual_loss`).
         plateau_patience: log windows (``log_every`` steps each) without improvement of the
             mean training loss before ReduceLROnPlateau halves the rate (the reference: 4 epochs).
         log_every: steps per logged (and plateau-monitored) window.
@@ -693,6 +712,7 @@ class Settings:
     eval_every: int
     checkpoint_every: int
     amp: str
+    perceptual_reduction: str = "channel_sum"
 
     @property
     def weights(self) -> dict[str, float]:
@@ -742,11 +762,14 @@ PROFILES: dict[str, Settings] = {
     ),
 }
 
-#: Ablation variants (issue 6): the reference, one shared up/down network, no HDR representation loss.
+#: Ablation variants: the reference, one shared up/down network, no HDR representation loss, both (the
+#: rows of Le et al.'s Table 4), and N1 fed the unmasked input (their Table 5).
 ABLATIONS: dict[str, dict] = {
     "reference": {},
     "shared_net": {"shared": True},
     "no_representation_loss": {"hdr_weight": 0.0},
+    "shared_net_no_representation_loss": {"shared": True, "hdr_weight": 0.0},
+    "unmasked_n1": {"masked_input": False},
 }
 
 
@@ -755,23 +778,27 @@ def _check_ablation(ablation: object) -> None:
         raise ChoiceError(describe(f"ablation in {tuple(ABLATIONS)}", repr(ablation), "Use 'reference'."))
 
 
-def settings_for(profile: str = "auto", steps: int | None = None, ablation: str = "reference") -> Settings:
-    """The settings of a profile, with ``steps`` overridden and an ablation's loss change applied.
+def settings_for(profile: str = "auto", steps: int | None = None, ablation: str = "reference",
+                 overrides: dict | None = None) -> Settings:
+    """The settings of a profile, with ``steps`` and other fields overridden and an ablation's loss change applied.
 
     Args:
         profile: ``"auto"``, ``"quick"``, ``"gpu"`` or ``"full"``.
         steps: optimizer steps (None: the profile's); evaluation and checkpoint intervals shrink to fit.
-        ablation: a key of :data:`ABLATIONS`.
+        ablation: a key of :data:`ABLATIONS` (applied last: it wins over ``overrides``).
+        overrides: other :class:`Settings` fields to change, e.g. ``{"lr": 2e-3, "max_gap": 3.0}``.
 
     Returns:
         A :class:`Settings`.
 
     Raises:
-        ChoiceError: unknown profile or ablation; DTypeError, RangeError: ``steps`` not an int >= 1.
+        ChoiceError: unknown profile, ablation or settings field; DTypeError, RangeError: ``steps`` not an int >= 1.
 
     Example:
         >>> settings_for("quick", steps=10, ablation="no_representation_loss").hdr_weight
         0.0
+        >>> settings_for("quick", overrides={"lr": 1e-3}).lr
+        0.001
     """
     _check_ablation(ablation)
     settings = PROFILES[env.profile(profile)]
@@ -779,6 +806,12 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
         check_int(steps, "steps", 1)
         settings = replace(settings, steps=steps, eval_every=min(settings.eval_every, steps),
                            checkpoint_every=min(settings.checkpoint_every, steps))
+    if overrides:
+        unknown = sorted(set(overrides) - set(Settings.__dataclass_fields__))
+        if unknown:
+            raise ChoiceError(describe("overrides naming fields of multiexposure.Settings", repr(unknown),
+                                       "See the Settings attributes (e.g. 'lr', 'max_gap', 'perceptual_weight')."))
+        settings = replace(settings, **overrides)
     if "hdr_weight" in ABLATIONS[ablation]:
         settings = replace(settings, hdr_weight=ABLATIONS[ablation]["hdr_weight"])
     return settings
@@ -798,7 +831,8 @@ def build_model(settings: Settings, ablation: str = "reference") -> MultiExposur
     _check_ablation(ablation)
     return MultiExposureNet(settings.n1_width, settings.n23_width, n1_max_width=settings.n1_max_width,
                             n23_max_width=settings.n23_max_width, levels=settings.levels,
-                            shared=ABLATIONS[ablation].get("shared", False))
+                            shared=ABLATIONS[ablation].get("shared", False),
+                            masked_input=ABLATIONS[ablation].get("masked_input", True))
 
 
 # ----------------------------------------------------------------------------- generating a bracket
@@ -855,6 +889,41 @@ def generate(model: MultiExposureNet, ldr: torch.Tensor, evs: tuple[float, ...] 
             frames.append(frame[0, :, :height, :width])
     model.train(was_training)
     return torch.stack(frames).to(ldr.device)
+
+
+def hdr_estimate(model: MultiExposureNet, ldr: torch.Tensor) -> torch.Tensor:
+    """N1's latent exposure of one LDR, ``E = relu(I + N1(I * mask(I)))``, read as an HDR image (no gradients).
+
+    ``E`` is linear in the exposure time (the representation loss ties ``E t2/t1``
+    of one shot to ``E`` of the other), so it is an HDR estimate in the input's
+    exposure units; the paper's Table 5 scores it against the true HDR. Padded and
+    cropped as in :func:`generate`, in eval mode.
+
+    Args:
+        model: a :class:`MultiExposureNet`.
+        ldr: ``(3, H, W)`` LDR in [0, 1].
+
+    Returns:
+        ``(3, H, W)`` ``>= 0``, on the input's device.
+
+    Raises:
+        ShapeError, DTypeError, RangeError: invalid image.
+
+    Example:
+        >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=3)
+        >>> hdr_estimate(model, torch.rand(3, 10, 13)).shape
+        torch.Size([3, 10, 13])
+    """
+    check_ldr(ldr)
+    if ldr.dim() != 3:
+        raise ShapeError(describe("one image (3, H, W)", f"shape {tuple(ldr.shape)}", "Encode one image at a time."))
+    padded, (height, width) = _pad_to(ldr.to(next(model.parameters()).device).unsqueeze(0), model.multiple)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        latent = model.encode(padded)[0, :, :height, :width]
+    model.train(was_training)
+    return latent.to(ldr.device)
 
 
 def naive_reexposure(ldr: torch.Tensor, ev: float, gamma: float = 2.2) -> torch.Tensor:
@@ -960,8 +1029,9 @@ def held_out_brackets(
 # ----------------------------------------------------------------------------- evaluation
 
 #: HDR rows of the evaluation: the LDR input read as radiance, the merged naive re-exposures, ExpandNet
-#: (single shot), the merged generated bracket, and the merged true bracket (an upper bound).
-HDR_METHODS = ("ldr", "naive", "expandnet", "generated", "true_bracket")
+#: (single shot), N1's latent exposure read as HDR (the paper's Table 5 scores it), the merged generated
+#: bracket, and the merged true bracket (an upper bound).
+HDR_METHODS = ("ldr", "naive", "expandnet", "n1_latent", "generated", "true_bracket")
 
 
 def hdr_display(hdr: torch.Tensor) -> torch.Tensor:
@@ -1009,6 +1079,8 @@ def _hdr_scores(hdrs: dict[str, torch.Tensor], target: torch.Tensor, lpips: nn.M
                 scores[f"hdr_lpips/{method}"] = float(lpips(display, target_display))
         scores[f"tm_psnr/{method}"] = float(tonemapped_psnr(hdr, target))
         scores[f"tm_ssim/{method}"] = float(tonemapped_ssim(hdr, target))
+        scores[f"rd_psnr/{method}"] = float(tonemapped_psnr(hdr, target, "reinhard_devlin"))
+        scores[f"rd_ssim/{method}"] = float(tonemapped_ssim(hdr, target, "reinhard_devlin"))
     return scores
 
 
@@ -1020,10 +1092,13 @@ def evaluate(model: MultiExposureNet, brackets: list[dict], expandnet_model: nn.
     :func:`naive_reexposure` the same EVs; score each frame against the true
     frame (``stack_psnr/<ev>/<method>``, ``stack_ssim/...``); merge the generated,
     naive and true brackets with :func:`merge_bracket`, add the LDR input (read as
-    radiance) and ExpandNet's prediction when a model is given, and score each
-    HDR against the scene's radiance: ``hdr_psnr``, ``hdr_ssim``, ``hdr_lpips``
-    (with ``lpips``) after :func:`hdr_display`, and ``tm_psnr``, ``tm_ssim`` after
-    Reinhard's global operator (each image its own key).
+    radiance), N1's latent exposure (:func:`hdr_estimate`) and ExpandNet's prediction
+    when a model is given, and score each HDR against the scene's radiance:
+    ``hdr_psnr``, ``hdr_ssim``, ``hdr_lpips`` (with ``lpips``) after :func:`hdr_display`;
+    ``tm_psnr``, ``tm_ssim`` after Reinhard's global operator (each image its own key);
+    ``rd_psnr``, ``rd_ssim`` after Reinhard & Devlin's operator with the reference's
+    parameters (:func:`hdrlab.imaging.tonemap.reinhard_devlin`, the tone map of the
+    paper's Reinhard columns; the reference also quantised to 8 bits, this does not).
 
     Args:
         model: a :class:`MultiExposureNet`.
@@ -1037,16 +1112,16 @@ def evaluate(model: MultiExposureNet, brackets: list[dict], expandnet_model: nn.
     Example:
         >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=3)
         >>> scores = evaluate(model, held_out_brackets(["room_windows"], max_side=48, crfs=("srgb",)))
-        >>> "stack_psnr/+2/generated" in scores, "tm_psnr/true_bracket" in scores
-        (True, True)
+        >>> "stack_psnr/+2/generated" in scores, "tm_psnr/true_bracket" in scores, "rd_psnr/n1_latent" in scores
+        (True, True, True)
     """
     totals: dict[str, float] = {}
     for item in brackets:
         ldr, evs = item["ldr"], item["evs"]
         generated = generate(model, ldr, evs)
         naive = torch.stack([naive_reexposure(ldr, ev) for ev in evs])
-        hdrs = {"ldr": ldr, "naive": merge_bracket(naive, evs), "generated": merge_bracket(generated, evs),
-                "true_bracket": merge_bracket(item["stack"], evs)}
+        hdrs = {"ldr": ldr, "naive": merge_bracket(naive, evs), "n1_latent": hdr_estimate(model, ldr),
+                "generated": merge_bracket(generated, evs), "true_bracket": merge_bracket(item["stack"], evs)}
         if expandnet_model is not None:
             hdrs["expandnet"] = expandnet.predict(expandnet_model, ldr)
         for key, value in {**_stack_scores(item, generated, naive), **_hdr_scores(hdrs, item["hdr"], lpips)}.items():
@@ -1081,17 +1156,66 @@ def stack_table(scores: dict[str, float]) -> str:
 def hdr_table(scores: dict[str, float]) -> str:
     """The HDR rows (:data:`HDR_METHODS` present in ``scores``) with their metrics, as text.
 
+    Columns: HDR (after :func:`hdr_display`), TM (Reinhard et al. 2002 global) and RD
+    (Reinhard & Devlin 2005 with the reference's parameters: the paper's "Reinhard").
+
     Example:
         >>> print(hdr_table({"hdr_psnr/ldr": 20.0, "hdr_ssim/ldr": 0.5, "tm_psnr/ldr": 21.0, "tm_ssim/ldr": 0.6}))
         method  HDR PSNR  HDR SSIM  TM PSNR  TM SSIM
         ldr        20.00     0.500    21.00    0.600
     """
     metrics = [("hdr_psnr", "HDR PSNR", ".2f"), ("hdr_ssim", "HDR SSIM", ".3f"), ("hdr_lpips", "HDR LPIPS", ".3f"),
-               ("tm_psnr", "TM PSNR", ".2f"), ("tm_ssim", "TM SSIM", ".3f")]
+               ("tm_psnr", "TM PSNR", ".2f"), ("tm_ssim", "TM SSIM", ".3f"), ("rd_psnr", "RD PSNR", ".2f"),
+               ("rd_ssim", "RD SSIM", ".3f")]
     methods = [m for m in HDR_METHODS if f"hdr_psnr/{m}" in scores]
     shown = [(key, title, fmt) for key, title, fmt in metrics if methods and f"{key}/{methods[0]}" in scores]
     rows = [[method] + [format(scores[f"{key}/{method}"], fmt) for key, _, fmt in shown] for method in methods]
     return _table(["method"] + [title for _, title, _ in shown], rows)
+
+
+#: Le et al.'s Table 4 rows, (two nets, HDR loss), and the ablation that trains each.
+TABLE4_ROWS = (("no", "no", "shared_net_no_representation_loss"), ("no", "yes", "shared_net"),
+               ("yes", "no", "no_representation_loss"), ("yes", "yes", "reference"))
+#: Le et al.'s Table 5 rows, (N1 input masked), and the ablation that trains each.
+TABLE5_ROWS = (("no", "unmasked_n1"), ("yes", "reference"))
+
+
+def _cells(scores: dict[str, float], keys: list[str]) -> list[str]:
+    return [format(scores[key], ".3f" if "ssim" in key else ".2f") for key in keys]
+
+
+def ablation_tables(runs: dict[str, dict[str, float]], label: str) -> str:
+    """Our Table 4 (two nets, HDR loss) and Table 5 (N1 mask), laid out as Le et al.'s, from ablation runs.
+
+    Table 4 scores the merged generated bracket (HDR after :func:`hdr_display`, and
+    Reinhard-Devlin tone-mapped, the paper's "Reinhard" columns) and the generated
+    +-2 EV frames; Table 5 scores N1's latent exposure as HDR (:func:`hdr_estimate`).
+    Rows whose run is missing from ``runs`` are left out.
+
+    Args:
+        runs: ``{ablation: evaluate() scores}`` (keys of :data:`ABLATIONS`).
+        label: where and how ours were measured, printed after "ours:".
+
+    Returns:
+        The two tables as text.
+
+    Example:
+        >>> row = {"hdr_psnr/generated": 20.0, "hdr_ssim/generated": 0.5, "rd_psnr/generated": 21.0,
+        ...        "rd_ssim/generated": 0.6, "stack_psnr/+2/generated": 19.0, "stack_psnr/-2/generated": 17.0,
+        ...        "hdr_psnr/n1_latent": 15.0, "hdr_ssim/n1_latent": 0.4}
+        >>> print(ablation_tables({"reference": row}, "demo").splitlines()[2])
+        yes            yes     20.00     0.500    21.00    0.600       19.00       17.00
+    """
+    merged = ["hdr_psnr/generated", "hdr_ssim/generated", "rd_psnr/generated", "rd_ssim/generated",
+              "stack_psnr/+2/generated", "stack_psnr/-2/generated"]
+    table4 = _table(["two nets", "HDR loss", "HDR PSNR", "HDR SSIM", "RD PSNR", "RD SSIM", "+2 EV PSNR",
+                     "-2 EV PSNR"],
+                    [[nets, hdr, *_cells(runs[name], merged)] for nets, hdr, name in TABLE4_ROWS if name in runs])
+    latent = ["hdr_psnr/n1_latent", "hdr_ssim/n1_latent"]
+    table5 = _table(["masked", "N1 HDR PSNR", "N1 HDR SSIM"],
+                    [[masked, *_cells(runs[name], latent)] for masked, name in TABLE5_ROWS if name in runs])
+    return (f"Table 4 (ablation: two exposure nets, HDR representation loss) -- ours: {label}\n{table4}\n\n"
+            f"Table 5 (HDR encoding net N1, masked over/under-exposure) -- ours: {label}\n{table5}")
 
 
 # ----------------------------------------------------------------------------- training
@@ -1121,6 +1245,8 @@ def train_multiexposure(
     seed: int = 0,
     progress: str = "auto",
     pretrained: bool | str = "auto",
+    overrides: dict | None = None,
+    eval_split: str = "test",
 ) -> tuple[MultiExposureNet, train.FitResult]:
     """Train N1, N2, N3 on exposure pairs with :func:`hdrlab.train.fit`, evaluating on held-out scenes.
 
@@ -1129,7 +1255,7 @@ def train_multiexposure(
     rotations), or the real DrTMO brackets when ``data_root`` is given.
     Optimiser AdamW, ReduceLROnPlateau (factor 0.5) on the mean training loss of
     each ``log_every`` window. Evaluation: :func:`evaluate` on
-    :func:`held_out_brackets` of the test split (without ExpandNet and LPIPS).
+    :func:`held_out_brackets` of ``eval_split`` (without ExpandNet and LPIPS).
     Writes ``settings.json``, ``metrics.csv`` and ``checkpoints/`` to ``out_dir``
     (only rank 0 under torchrun: ``torchrun --nproc_per_node=4 -m hdrlab train multiexposure ...``;
     on several GPUs BatchNorm is synchronised across them, as the reference trains; the
@@ -1148,13 +1274,15 @@ def train_multiexposure(
         seed: seeds the weights and the data.
         progress: see :func:`hdrlab.train.fit`.
         pretrained: VGG weights of the perceptual loss (True, False, ``"auto"``).
+        overrides: other :class:`Settings` fields to change (see :func:`settings_for`); recorded in settings.json.
+        eval_split: the scenes scored: ``"test"`` (what the notebook reports) or ``"val"`` (to choose settings on).
 
     Returns:
         ``(model, result)``: the trained model (in eval mode) and the fit result
         (``result.last_eval``: the final held-out scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation or device; a run in ``out_dir`` with other settings to continue.
+        ChoiceError: unknown profile, ablation, settings field, eval_split or device; a run in ``out_dir`` with other settings to continue.
         MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the DrTMO layout.
 
     Example:
@@ -1166,16 +1294,20 @@ def train_multiexposure(
 
     Taught in: notebooks/03_multi_exposure_generation.ipynb
     """
-    settings = settings_for(profile, steps, ablation)
+    settings = settings_for(profile, steps, ablation, overrides)
+    if eval_split not in ("val", "test"):
+        raise ChoiceError(describe("eval_split 'val' or 'test'", repr(eval_split), "Choose settings on 'val'."))
     env.seed_everything(seed)
     model = build_model(settings, ablation)
     if train.distributed_info()[1] > 1 and env.device(device).type == "cuda":
         # BatchNorm over the global batch, as the reference trains (--sync_batchnorm); CUDA only in PyTorch.
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    criterion = MultiExposureLoss(settings.weights, settings.perceptual_layers, pretrained=pretrained)
-    brackets = held_out_brackets("test", settings.eval_max_side, settings.eval_crfs, settings.eval_evs)
+    criterion = MultiExposureLoss(settings.weights, settings.perceptual_layers, pretrained=pretrained,
+                                  perceptual_reduction=settings.perceptual_reduction)
+    brackets = held_out_brackets(eval_split, settings.eval_max_side, settings.eval_crfs, settings.eval_evs)
     out = Path(out_dir)
-    record = {**asdict(settings), "ablation": ablation, "data_root": None if data_root is None else str(data_root)}
+    record = {**asdict(settings), "ablation": ablation, "data_root": None if data_root is None else str(data_root),
+              "eval_split": eval_split}
     train.write_settings(out, record, resume=resume, overwrite=overwrite)
     result = train.fit(
         model, _training_pairs(settings, data_root, seed), functools.partial(loss_terms, criterion=criterion),
@@ -1206,6 +1338,7 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MultiExposu
     record, checkpoint = train.read_run(run_dir, "multiexposure")
     ablation = record.pop("ablation")
     record.pop("data_root")
+    record.pop("eval_split", None)  # runs recorded before the option existed were scored on "test"
     fields = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
     model = build_model(Settings(**fields), ablation)
     train.load_weights(checkpoint, model)
