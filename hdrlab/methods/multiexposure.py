@@ -1282,7 +1282,8 @@ def train_multiexposure(
         (``result.last_eval``: the final held-out scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation, settings field, eval_split or device; a run in ``out_dir`` with other settings to continue.
+        ChoiceError: unknown profile, ablation, settings field, eval_split or device; a run in ``out_dir`` with
+            other settings to continue.
         MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the DrTMO layout.
 
     Example:
