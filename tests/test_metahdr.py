@@ -1,6 +1,7 @@
 """hdrlab.methods.metahdr: the U-Net of the reference, labels, losses, both MAML back ends, tasks, training, the CLI."""
 
 import dataclasses
+import json
 import sys
 
 import pytest
@@ -10,6 +11,7 @@ from torch.utils.data import default_collate
 
 from hdrlab import __main__ as cli
 from hdrlab import train
+from hdrlab.data.scenes import split_scenes
 from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError
 from hdrlab.methods import expandnet
 from hdrlab.methods import metahdr as mh
@@ -143,11 +145,14 @@ class TestLosses:
         loss(pred, x).backward()
         assert pred.grad is not None and float(pred.grad.abs().sum()) > 0
 
-    def test_lpips_plus_l1_adds_the_l1_term(self):
+    def test_lpips_plus_l1_weighs_both_terms_half_as_the_reference(self):
         torch.manual_seed(0)
         both = mh.make_loss("lpips+l1", lpips_pretrained=False)
         x, y = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
-        assert float(both(x, y)) == pytest.approx(float(both.lpips(x, y).mean() + (x - y).abs().mean()), rel=1e-6)
+        perceptual, l1 = float(both.lpips(x, y).mean()), float((x - y).abs().mean())
+        assert mh.LPIPS_L1_WEIGHT == 0.5
+        assert float(both(x, y)) == pytest.approx(0.5 * perceptual + 0.5 * l1, rel=1e-6)
+        assert float(both(x, y)) != pytest.approx(perceptual + l1, rel=1e-3)  # not the unweighted sum
 
     def test_bad_choices(self):
         with pytest.raises(ChoiceError, match="loss"):
@@ -250,6 +255,46 @@ class TestTasks:
         assert task["query_ldr"].shape == task["query_hdr"].shape == (1, 3, 32, 32)
         assert torch.equal(task["support_hdr"][0], task["query_hdr"][0])  # one EV-0 HDR per task
 
+    def test_validation_tasks_come_from_the_validation_scenes(self, tasks):
+        val = mh.held_out_tasks("quick", samples=2, split="val")
+        assert val.scenes == split_scenes()["val"] and tasks.scenes == split_scenes()["test"]
+        assert not set(val.scenes) & set(tasks.scenes)
+        assert val[0]["scene"] in val.scenes and not torch.equal(val[0]["query_hdr"], tasks[0]["query_hdr"])
+        with pytest.raises(ChoiceError, match="split"):
+            mh.held_out_tasks("quick", split="train")
+        with pytest.raises(ChoiceError, match="query"):
+            mh.held_out_tasks("quick", query="first")
+
+    def test_random_query_holds_out_each_exposure_of_the_same_shots(self):
+        middle = mh.held_out_tasks("quick", query="middle")
+        random_query = mh.held_out_tasks("quick", query="random")
+        assert isinstance(random_query, mh.RandomQueryTasks) and len(random_query) == len(middle)
+        assert {float(random_query[i]["query_ev"][0]) for i in range(len(middle))} == {-2.0, 0.0, 2.0}
+        for index in range(4):
+            item, shots = random_query[index], middle[index]
+            by_ev = {-2.0: shots["support_ldr"][0], 0.0: shots["query_ldr"][0], 2.0: shots["support_ldr"][1]}
+            query_ev = float(item["query_ev"][0])
+            assert torch.equal(item["query_ldr"][0], by_ev[query_ev])
+            assert item["support_ev"].tolist() == sorted(set(by_ev) - {query_ev})
+            for ldr, ev in zip(item["support_ldr"], item["support_ev"].tolist()):
+                assert torch.equal(ldr, by_ev[ev])
+            assert torch.equal(item["support_hdr"][1], shots["query_hdr"][0])
+            assert torch.equal(item["query_hdr"], shots["query_hdr"])
+        again, other = mh.RandomQueryTasks(middle), mh.RandomQueryTasks(middle, seed=1)
+        queries = [[float(t[i]["query_ev"][0]) for i in range(len(middle))] for t in (random_query, again, other)]
+        assert queries[0] == queries[1] and queries[0] != queries[2]
+
+    def test_random_query_needs_distinct_exposures(self, tasks):
+        item = dict(tasks[0], query_ev=torch.tensor([2.0]))
+        with pytest.raises(ShapeError, match="distinct exposures"):
+            mh.RandomQueryTasks([item])[0]
+        with pytest.raises(RangeError):
+            mh.RandomQueryTasks(tasks, seed=-1)
+
+    def test_profiles_protocols(self):
+        assert (mh.PROFILES["full"].query, mh.PROFILES["full"].select) == ("random", "meta_val")
+        assert (mh.PROFILES["quick"].query, mh.PROFILES["quick"].select) == ("middle", "last")
+
     def test_simulated_labels_replace_the_support_labels_in_ev0_units(self, tasks):
         torch.manual_seed(0)
         net = expandnet.ExpandNet(width=4)
@@ -290,6 +335,20 @@ class TestEvaluation:
         clipped = [float(psnr(t["query_ldr"], t["query_hdr"].clamp(max=1))) for t in (tasks[0], tasks[1])]
         assert scores["ldr"]["psnr_linear"] == pytest.approx(sum(clipped) / 2, rel=1e-4)
 
+    def test_expandnet_row_by_hand_in_ev0_units(self):
+        torch.manual_seed(0)
+        net = expandnet.ExpandNet(width=4)
+        tasks = mh.RandomQueryTasks(mh.held_out_tasks("quick", samples=2, query="middle"))
+        assert float(tasks[0]["query_ev"][0]) != 0.0  # the division by 2**EV matters
+        by_hand = []
+        for task in (tasks[0], tasks[1]):
+            radiance = expandnet.predict(net, task["query_ldr"]) / 2.0 ** float(task["query_ev"][0])
+            by_hand.append(float(psnr(mh.label(radiance) ** (1 / 2.2), mh.label(task["query_hdr"]) ** (1 / 2.2))))
+        scores = mh.evaluate_expandnet(net, tasks)
+        assert scores["psnr"] == pytest.approx(sum(by_hand) / 2, rel=1e-5)
+        with pytest.raises(DTypeError, match="train_expandnet"):
+            mh.evaluate_expandnet(None, tasks)
+
     def test_bad_label_source(self, tasks):
         with pytest.raises(ChoiceError):
             mh.evaluate_tasks(mh.MetaUNet(), tasks, steps=1, inner_lr=0.1, adapt_labels="hdrcnn")
@@ -327,10 +386,58 @@ class TestTraining:
         with pytest.raises(MissingFileError, match="train metahdr"):
             mh.load_trained(tmp_path / "nothing")
 
-    def test_quick_profile_adaptation_beats_single_shot_beats_ldr(self, tmp_path):
+    def test_quick_profile_adaptation_beats_single_shot_and_ldr(self, tmp_path):
         _, result = mh.train_metahdr(tmp_path, "quick", progress="none")
         scores = result.last_eval
-        assert scores["psnr/adapted"] > scores["psnr/single_shot"] > scores["psnr/ldr"]
+        assert scores["psnr/adapted"] > max(scores["psnr/single_shot"], scores["psnr/ldr"])
+
+    def test_explicit_settings_are_used_and_recorded(self, tmp_path, fast_eval):
+        settings = dataclasses.replace(mh.PROFILES["quick"], inner_lr=0.123, eval_tasks=2)
+        mh.train_metahdr(tmp_path / "a", "quick", settings=settings, steps=1, progress="none")
+        record = json.loads((tmp_path / "a" / "settings.json").read_text())
+        assert record["inner_lr"] == 0.123 and record["evaluate_on"] == "test" and record["select"] == "last"
+        with pytest.raises(DTypeError, match="Settings"):
+            mh.train_metahdr(tmp_path / "b", "quick", settings={"inner_lr": 0.1}, progress="none")
+        with pytest.raises(ChoiceError, match="select"):
+            mh.train_metahdr(tmp_path / "b", "quick", settings=dataclasses.replace(settings, select="best"))
+        with pytest.raises(ChoiceError, match="evaluate_on"):
+            mh.train_metahdr(tmp_path / "b", "quick", evaluate_on="train", progress="none")
+
+    def test_evaluate_on_val_scores_the_validation_tasks(self, tmp_path, fast_eval):
+        _, on_test = mh.train_metahdr(tmp_path / "t", "quick", steps=1, progress="none")
+        _, on_val = mh.train_metahdr(tmp_path / "v", "quick", steps=1, evaluate_on="val", progress="none")
+        settings = mh.PROFILES["quick"]
+        ldr = {split: mh.evaluate_tasks(mh.MetaUNet(base_width=4), mh.held_out_tasks(split=split, settings=settings),
+                                        steps=0, inner_lr=0.1)["ldr"]["psnr"] for split in ("val", "test")}
+        assert on_val.last_eval["psnr/ldr"] == pytest.approx(ldr["val"], rel=1e-6)
+        assert on_test.last_eval["psnr/ldr"] == pytest.approx(ldr["test"], rel=1e-6)
+        assert ldr["val"] != pytest.approx(ldr["test"], rel=1e-3)
+
+    def test_meta_val_selection_returns_the_best_evaluated_checkpoint(self, tmp_path, fast_eval):
+        settings = dataclasses.replace(mh.PROFILES["quick"], eval_tasks=2, eval_every=1, select="meta_val")
+        model, result = mh.train_metahdr(tmp_path, "quick", settings=settings, steps=3, progress="none")
+        scores = {row["step"]: row["meta_val/ssim"] for row in result.history if row["phase"] == "eval"}
+        assert sorted(scores) == [1, 2, 3]
+        best = max(sorted(scores), key=scores.get)
+        assert mh.selected_checkpoint(tmp_path).name == f"step_{best:08d}.pt"
+        wanted = train.load_weights(tmp_path / "checkpoints" / f"step_{best:08d}.pt", mh.MetaUNet())
+        for a, b, c in zip(model.parameters(), wanted.parameters(), mh.load_trained(tmp_path).parameters()):
+            assert torch.equal(a, b) and torch.equal(a, c)
+
+    def test_selected_checkpoint_is_the_best_meta_validation_step_not_the_last(self, tmp_path):
+        for step in (1, 2, 3):
+            train.save_checkpoint(tmp_path / "checkpoints" / f"step_{step:08d}.pt", model=nn.Linear(1, 1), step=step)
+        rows = ["step,phase,name,value,lr,elapsed_s"] + [f"{step},eval,meta_val/ssim,{value},0.1,1.0"
+                                                         for step, value in ((1, 0.5), (2, 0.9), (3, 0.7))]
+        (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+        (tmp_path / "settings.json").write_text(json.dumps({"select": "meta_val"}))
+        assert mh.selected_checkpoint(tmp_path).name == "step_00000002.pt"
+        (tmp_path / "settings.json").write_text(json.dumps({"select": "last"}))
+        assert mh.selected_checkpoint(tmp_path).name == "step_00000003.pt"
+        (tmp_path / "settings.json").write_text(json.dumps({"select": "meta_val"}))
+        (tmp_path / "metrics.csv").write_text(rows[0] + "\n")
+        with pytest.raises(MissingFileError, match="meta_val/ssim"):
+            mh.selected_checkpoint(tmp_path)
 
     def test_cli(self, tmp_path, fast_eval, capsys):
         assert cli.main(["train", "metahdr", "--profile", "quick", "--out", str(tmp_path), "--steps", "2"]) == 0
