@@ -2,7 +2,7 @@
 
 Every error says three things: what was expected, what came, and how to fix it.
 Each class also derives from the closest built-in exception (``ValueError``,
-``TypeError``, ``FileNotFoundError``, ``RuntimeError``) so generic handlers keep
+``TypeError``, ``FileNotFoundError``, ``ImportError``, ``RuntimeError``) so generic handlers keep
 working.
 
 Example:
@@ -26,6 +26,7 @@ __all__ = [
     "FileFormatError",
     "MissingFileError",
     "MissingWeightsError",
+    "MissingPackageError",
     "DownloadError",
     "NonFiniteLossError",
     "describe",
@@ -84,6 +85,10 @@ class MissingFileError(HdrlabError, FileNotFoundError):
 
 class MissingWeightsError(HdrlabError, RuntimeError):
     """Pretrained weights were requested but are neither cached nor downloadable."""
+
+
+class MissingPackageError(HdrlabError, ImportError):
+    """An optional package a function needs is not installed; the message says how to install it."""
 
 
 class DownloadError(HdrlabError, RuntimeError):

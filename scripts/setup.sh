@@ -59,5 +59,10 @@ fi
 # Building with build_ext regenerates them with Cython 3; --no-deps keeps numpy 2
 # (its runtime needs, gym/scipy/requests/tqdm, come from requirements.txt).
 "${pip[@]}" install --no-deps -C--build-option=build_ext learn2learn==0.2.0
+# ColorVideoVDP (hdrlab.metrics.cvvdp_jod): its declared dependencies pull video
+# tools it never uses (ffmpeg, PyEXR); --no-deps installs it with just the modules
+# pycvvdp imports at load time (the same line is hdrlab.metrics.CVVDP_INSTALL).
+"${pip[@]}" install --no-deps cvvdp==0.5.7 einops==0.8.2 ffmpeg-python==0.2.0 future==1.0.0 \
+  imageio==2.38.2 huggingface_hub==0.34.4
 "${pip[@]}" install --no-deps -e .
 echo "$wanted" > "$stamp"

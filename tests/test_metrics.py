@@ -245,3 +245,65 @@ class TestLpips:
     def test_bad_choices(self, kwargs):
         with pytest.raises(ChoiceError):
             metrics.LPIPS(**kwargs)
+
+
+@pytest.fixture
+def cvvdp_installed():
+    """Skip with the install line (fail in CI, which installs it) when the cvvdp package is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("pycvvdp") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI installs cvvdp (scripts/setup.sh), but pycvvdp is missing: {metrics.CVVDP_INSTALL}")
+        pytest.skip(f"the cvvdp package is not installed; install it with: {metrics.CVVDP_INSTALL}")
+
+
+@pytest.fixture(scope="module")
+def hdr_scene():
+    from hdrlab.data.scenes import load_scene
+
+    return load_scene("blender_interior", max_side=128)
+
+
+class TestCvvdp:
+    def test_an_identical_pair_scores_the_maximum(self, cvvdp_installed, hdr_scene):
+        assert float(metrics.cvvdp_jod(hdr_scene, hdr_scene)) == pytest.approx(10.0, abs=1e-4)
+
+    def test_degradations_score_lower_the_stronger_they_are(self, cvvdp_installed, hdr_scene):
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(hdr_scene.shape, generator=generator)
+        scores = [float(metrics.cvvdp_jod(hdr_scene * torch.exp(noise * sigma), hdr_scene)) for sigma in (0.05, 0.3)]
+        assert 10.0 > scores[0] > scores[1]
+
+    def test_exposure_is_aligned_unless_asked_not_to(self, cvvdp_installed, hdr_scene):
+        assert float(metrics.cvvdp_jod(hdr_scene * 4, hdr_scene)) == pytest.approx(10.0, abs=1e-4)
+        assert float(metrics.cvvdp_jod(hdr_scene * 4, hdr_scene, align_scale=False)) < 9.9
+
+    def test_one_score_per_image(self, cvvdp_installed, hdr_scene):
+        batch = torch.stack([hdr_scene, hdr_scene * 1.5])
+        assert metrics.cvvdp_jod(batch, batch).shape == (2,)
+
+    def test_bad_input(self, cvvdp_installed, hdr_scene):
+        with pytest.raises(ChoiceError, match="display model"):
+            metrics.cvvdp_jod(hdr_scene, hdr_scene, display="my_phone")
+        with pytest.raises(RangeError, match="all-black reference"):
+            metrics.cvvdp_jod(hdr_scene, torch.zeros_like(hdr_scene))
+        with pytest.raises(ShapeError):
+            metrics.cvvdp_jod(hdr_scene[:, :4, :4], hdr_scene[:, :4, :4])
+
+    def test_a_missing_package_says_how_to_install_it(self, monkeypatch):
+        import sys
+
+        from hdrlab.errors import MissingPackageError
+
+        monkeypatch.setitem(sys.modules, "pycvvdp", None)  # import pycvvdp now raises ImportError
+        monkeypatch.setattr(metrics, "_CVVDP_METRICS", {})
+        with pytest.raises(MissingPackageError, match="pip install --no-deps cvvdp"):
+            metrics.cvvdp_jod(torch.ones(3, 8, 8), torch.ones(3, 8, 8))
+
+    def test_the_install_line_is_what_setup_installs(self):
+        from pathlib import Path
+
+        setup = (Path(__file__).resolve().parents[1] / "scripts" / "setup.sh").read_text().replace("\\\n", " ")
+        for requirement in metrics.CVVDP_INSTALL.split()[3:]:
+            assert requirement in setup, requirement
