@@ -25,6 +25,8 @@ References:
     unreasonable effectiveness of deep features as a perceptual metric", CVPR
     2018 (LPIPS). Mantiuk, Hammou, Hanji, "ColorVideoVDP: a visual difference
     predictor for image, video and display distortions", SIGGRAPH 2024.
+    Mantiuk & Azimi, "PU21: a novel perceptually uniform encoding for adapting
+    existing quality metrics for HDR", Picture Coding Symposium 2021.
 
 Taught in: notebooks/01_camera_pipeline_debevec.ipynb
 """
@@ -44,11 +46,12 @@ from torchvision.models import AlexNet_Weights, VGG16_Weights
 from hdrlab.errors import ChoiceError, DTypeError, MissingPackageError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import _nanquantile, apply_tonemap, luminance, mu_law, normalize_hdr
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
-from hdrlab.validate import check_image, check_positive, check_radiance
+from hdrlab.validate import check_image, check_positive, check_radiance, check_tensor
 
 __all__ = [
     "psnr", "ssim", "ms_ssim", "mu_psnr", "tonemapped_psnr", "tonemapped_ssim", "log_error_stops", "LPIPS",
-    "LPIPS_BACKBONES", "CVVDP_DISPLAY", "CVVDP_INSTALL", "cvvdp_jod",
+    "LPIPS_BACKBONES", "HDR_DISPLAY_PEAK", "PU21_COEFFICIENTS", "PU21_RANGE", "PU21_PEAK", "pu21_encode", "pu21_psnr",
+    "pu21_ssim", "CVVDP_DISPLAY", "CVVDP_INSTALL", "cvvdp_jod",
 ]
 
 _SSIM_WINDOW = 11  # pytorch_msssim's Gaussian window
@@ -478,7 +481,143 @@ class LPIPS(nn.Module):
         return distance.reshape(pred.shape[:-3])
 
 
-# --- ColorVideoVDP --------------------------------------------------------------------------------
+# --- HDR on a display: PU21 and ColorVideoVDP ----------------------------------------------------
+
+#: The peak luminance (cd/m^2) of the HDR display the PU21 and ColorVideoVDP scores assume: a reference's
+#: brightest pixel is shown at it (the peak of ColorVideoVDP's :data:`CVVDP_DISPLAY`).
+HDR_DISPLAY_PEAK = 1500.0
+#: PU21's ``banding_glare`` coefficients p1..p7, the variant its authors recommend (Mantiuk & Azimi 2021,
+#: as published in their reference code, github.com/gfxdisp/pu21):
+#: ``V = p7 (((p1 + p2 Y^p4) / (1 + p3 Y^p4))^p5 - p6)``.
+PU21_COEFFICIENTS = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166, 0.9099517204,
+                     596.3148142)
+#: The luminance range (cd/m^2) PU21 is defined on; it encodes it to about [0, 595].
+PU21_RANGE = (0.005, 10000.0)
+#: The peak value PSNR and SSIM use on PU21 values (the reference's ``psnr(T, R, 256)``; PU21(100 cd/m^2) ~ 256).
+PU21_PEAK = 256.0
+
+
+def pu21_encode(luminance_cd: torch.Tensor, *, clip: bool = False) -> torch.Tensor:
+    """PU21: absolute luminance (cd/m^2) to perceptually uniform values, 0 at 0.005 cd/m^2, ~256 at 100, ~595 at 10^4.
+
+    Equal steps in the encoded values are about equally visible at every light
+    level, so PSNR and SSIM computed on them become meaningful for HDR images.
+
+    Args:
+        luminance_cd: any shape, absolute luminance or linear RGB in cd/m^2, in
+            :data:`PU21_RANGE` unless ``clip``.
+        clip: clamp values outside the range to it first, as the authors' code does.
+
+    Returns:
+        The encoded values, same shape, float.
+
+    Raises:
+        DTypeError: not a float tensor.
+        RangeError: NaN, or (without ``clip``) values outside :data:`PU21_RANGE`.
+
+    Example:
+        >>> [round(v, 2) for v in pu21_encode(torch.tensor([0.005, 100.0, 10000.0], dtype=torch.float64)).tolist()]
+        [0.0, 256.38, 595.39]
+    """
+    check_tensor(luminance_cd, "luminance")
+    low, high = PU21_RANGE
+    if torch.isnan(luminance_cd).any():
+        raise RangeError(describe("luminance without NaN", "NaN values", "Fix the image before scoring it."))
+    if clip:
+        luminance_cd = luminance_cd.clamp(low, high)
+    elif luminance_cd.numel() and (luminance_cd.min() < low or luminance_cd.max() > high):
+        raise RangeError(describe(f"luminance in [{low}, {high:g}] cd/m^2 (PU21's range)",
+                                  f"values in [{float(luminance_cd.min()):.4g}, {float(luminance_cd.max()):.4g}]",
+                                  "Scale the image to a display in cd/m^2 first, or pass clip=True as the "
+                                  "reference implementation does."))
+    p1, p2, p3, p4, p5, p6, p7 = PU21_COEFFICIENTS
+    powered = luminance_cd.pow(p4)
+    return p7 * (((p1 + p2 * powered) / (1 + p3 * powered)).pow(p5) - p6)
+
+
+def _on_display(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, peak: float, align_scale: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both ``(N, 3, H, W)`` images in cd/m^2: the target's brightest pixel at ``peak``, the same factor for both.
+
+    With ``align_scale`` the prediction's median log2 luminance ratio to the target is removed first.
+    """
+    brightest = luminance(target_hdr).flatten(1).amax(1)
+    if not bool((brightest > 0).all()):
+        raise RangeError(describe("a reference with some light in it", "an all-black reference image",
+                                  "Check the reference (and that it is radiance, not a mask)."))
+    if align_scale:
+        pred_hdr = pred_hdr * torch.exp2(-_nanquantile(_log2_luminance_ratio(pred_hdr, target_hdr), 0.5))[
+            :, None, None, None]
+    scale = (peak / brightest)[:, None, None, None]
+    return pred_hdr * scale, target_hdr * scale
+
+
+def pu21_psnr(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display_peak: float = HDR_DISPLAY_PEAK,
+              align_scale: bool = True) -> torch.Tensor:
+    """PSNR of PU21-encoded RGB (peak :data:`PU21_PEAK`), both images shown on an HDR display.
+
+    Each pair is scaled so the reference's brightest pixel shows at ``display_peak``
+    cd/m^2 (the prediction by the same factor, after removing its exposure error
+    when ``align_scale``), clipped to PU21's range as the authors' code does, and
+    encoded per channel; the PSNR is ``10 log10(256^2 / MSE)`` as their ``pu21_metric(..., 'PSNR')``.
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0`` (relative units).
+        target_hdr: same shape, the reference, not all black.
+        display_peak: the display's peak luminance in cd/m^2, > 0.
+        align_scale: remove the prediction's global exposure error first.
+
+    Returns:
+        ``(*,)`` PSNR in dB (+inf for identical images).
+
+    Raises:
+        ShapeError, DTypeError, RangeError: see :func:`log_error_stops`; a black reference.
+
+    Example:
+        >>> target = torch.rand(3, 16, 16) + 0.01
+        >>> float(pu21_psnr(target * 2, target))  # exposure aside, identical
+        inf
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    check_positive(display_peak, "display_peak")
+    pred, target = _on_display(_batched(pred_hdr), _batched(target_hdr), display_peak, align_scale)
+    error = (pu21_encode(pred, clip=True) - pu21_encode(target, clip=True)).pow(2).mean(dim=(-3, -2, -1))
+    return (10 * torch.log10(PU21_PEAK**2 / error)).reshape(pred_hdr.shape[:-3])
+
+
+def pu21_ssim(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display_peak: float = HDR_DISPLAY_PEAK,
+              align_scale: bool = True) -> torch.Tensor:
+    """SSIM of PU21-encoded luminance (dynamic range :data:`PU21_PEAK`), both images shown on an HDR display.
+
+    The display mapping is :func:`pu21_psnr`'s; SSIM (11-px Gaussian window) runs on
+    the encoded Rec. 709 luminance, as the authors' ``pu21_metric(..., 'SSIM')``.
+
+    Args:
+        pred_hdr: ``(*, 3, H, W)`` linear radiance ``>= 0``, H, W >= 11.
+        target_hdr: same shape, the reference, not all black.
+        display_peak, align_scale: see :func:`pu21_psnr`.
+
+    Returns:
+        ``(*,)`` SSIM, 1 for identical images.
+
+    Raises:
+        ShapeError, DTypeError, RangeError: see :func:`pu21_psnr`; a side < 11 px.
+
+    Example:
+        >>> target = torch.rand(3, 16, 16) + 0.01
+        >>> round(float(pu21_ssim(target * 2, target)), 4)
+        1.0
+    """
+    _check_pair(pred_hdr, target_hdr, check_radiance)
+    _check_min_side(target_hdr, _SSIM_WINDOW, "SSIM", "Use a larger crop; SSIM's window is 11 px wide.")
+    check_positive(display_peak, "display_peak")
+    pred, target = _on_display(_batched(pred_hdr), _batched(target_hdr), display_peak, align_scale)
+    encoded = [pu21_encode(luminance(image).unsqueeze(-3), clip=True) for image in (pred, target)]
+    score = pytorch_msssim.ssim(*encoded, data_range=PU21_PEAK, size_average=False)
+    return score.reshape(pred_hdr.shape[:-3])
+
+
+# ColorVideoVDP
 
 #: The display ColorVideoVDP simulates: its ``standard_hdr_linear`` model, a 30-inch 4K HDR monitor with a
 #: 1500 cd/m^2 peak and a 10^6:1 contrast, linear BT.709 input in cd/m^2, 10 lux ambient light, seen from
@@ -547,17 +686,6 @@ def cvvdp_jod(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display: str 
     _check_min_side(target_hdr, 8, "ColorVideoVDP", "Score images of at least 8 x 8 pixels.")
     metric = _cvvdp_metric(display, target_hdr.device)
     peak = float(metric.display_photometry.get_peak_luminance())
-    shape = pred_hdr.shape
-    preds, targets = pred_hdr.detach().reshape(-1, *shape[-3:]), target_hdr.detach().reshape(-1, *shape[-3:])
-    scores = []
-    for pred, target in zip(preds, targets):
-        brightest = float(luminance(target).max())
-        if brightest <= 0:
-            raise RangeError(describe("a reference with some light in it", "an all-black reference image",
-                                      "Check the reference (and that it is radiance, not a mask)."))
-        if align_scale:
-            pred = pred * torch.exp2(-_nanquantile(_log2_luminance_ratio(pred, target), 0.5))
-        scale = peak / brightest
-        jod, _ = metric.predict(pred * scale, target * scale, dim_order="CHW")
-        scores.append(float(jod))
-    return torch.tensor(scores, dtype=torch.float32).reshape(shape[:-3])
+    preds, targets = _on_display(_batched(pred_hdr.detach()), _batched(target_hdr.detach()), peak, align_scale)
+    scores = [float(metric.predict(pred, target, dim_order="CHW")[0]) for pred, target in zip(preds, targets)]
+    return torch.tensor(scores, dtype=torch.float32).reshape(pred_hdr.shape[:-3])

@@ -307,3 +307,66 @@ class TestCvvdp:
         setup = (Path(__file__).resolve().parents[1] / "scripts" / "setup.sh").read_text().replace("\\\n", " ")
         for requirement in metrics.CVVDP_INSTALL.split()[3:]:
             assert requirement in setup, requirement
+
+
+class TestPu21:
+    def test_the_published_formula_at_hand_computed_points(self):
+        p1, p2, p3, p4, p5, p6, p7 = metrics.PU21_COEFFICIENTS
+
+        def by_hand(y: float) -> float:  # the authors' equation, in Python floats
+            return p7 * (((p1 + p2 * y**p4) / (1 + p3 * y**p4)) ** p5 - p6)
+
+        points = [0.005, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+        encoded = metrics.pu21_encode(torch.tensor(points, dtype=torch.float64)).tolist()
+        assert encoded == pytest.approx([by_hand(y) for y in points], rel=1e-12, abs=1e-9)
+        assert encoded[0] == pytest.approx(0.0, abs=1e-6)  # the range's bottom encodes to 0
+        assert encoded[4] == pytest.approx(256.38, abs=0.01)  # 100 cd/m^2, an SDR display's white, ~256
+        assert all(b > a for a, b in zip(encoded, encoded[1:]))
+
+    def test_agrees_with_the_authors_implementation_in_cvvdp(self, cvvdp_installed):
+        from pycvvdp.utils import PU
+
+        luminance = torch.logspace(math.log10(0.005), 4, 200, dtype=torch.float64).clamp(*metrics.PU21_RANGE)
+        assert torch.allclose(metrics.pu21_encode(luminance), PU()._encode_direct(luminance), rtol=1e-12)
+
+    def test_out_of_range_is_an_error_unless_clipped(self):
+        with pytest.raises(RangeError, match="PU21's range"):
+            metrics.pu21_encode(torch.tensor([0.001, 50.0]))
+        with pytest.raises(RangeError, match="NaN"):
+            metrics.pu21_encode(torch.tensor([math.nan]), clip=True)
+        clipped = metrics.pu21_encode(torch.tensor([0.001, 2e4]), clip=True)
+        assert torch.allclose(clipped, metrics.pu21_encode(torch.tensor(metrics.PU21_RANGE)))
+
+    def test_psnr_and_ssim(self, hdr_scene):
+        aligned = float(metrics.pu21_psnr(hdr_scene * 3, hdr_scene))  # exposure aside, identical
+        assert aligned > 100 and aligned > float(metrics.pu21_psnr(hdr_scene * 3, hdr_scene, align_scale=False)) + 50
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(hdr_scene.shape, generator=generator)
+        mild, strong = (hdr_scene * torch.exp(noise * sigma) for sigma in (0.05, 0.3))
+        assert float(metrics.pu21_psnr(mild, hdr_scene)) > float(metrics.pu21_psnr(strong, hdr_scene)) > 0
+        assert float(metrics.pu21_ssim(hdr_scene, hdr_scene)) == pytest.approx(1.0, abs=1e-6)
+        assert 1.0 > float(metrics.pu21_ssim(mild, hdr_scene)) > float(metrics.pu21_ssim(strong, hdr_scene))
+
+    def test_by_hand_on_a_flat_pair(self):
+        target = torch.full((3, 16, 16), 2.0)  # its brightest pixel goes to the display's peak
+        pred = target.clone()
+        pred[:, 0, 0] = 1.0  # one pixel at half the light, everything else exact
+        expected_error = (metrics.pu21_encode(torch.tensor(metrics.HDR_DISPLAY_PEAK / 2))
+                          - metrics.pu21_encode(torch.tensor(metrics.HDR_DISPLAY_PEAK))) ** 2 / 256
+        expected = 10 * math.log10(256**2 / float(expected_error))
+        assert float(metrics.pu21_psnr(pred, target)) == pytest.approx(expected, rel=1e-5)
+
+    def test_batches_and_bad_input(self, hdr_scene):
+        batch = torch.stack([hdr_scene, hdr_scene * 2])
+        assert metrics.pu21_psnr(batch, batch * 1.1).shape == (2,)
+        assert metrics.pu21_ssim(batch, batch * 1.1).shape == (2,)
+        with pytest.raises(RangeError, match="all-black reference"):
+            metrics.pu21_psnr(hdr_scene, torch.zeros_like(hdr_scene))
+        with pytest.raises(RangeError):
+            metrics.pu21_psnr(hdr_scene, hdr_scene, display_peak=0.0)
+        with pytest.raises(ShapeError):
+            metrics.pu21_ssim(hdr_scene[:, :8, :8], hdr_scene[:, :8, :8])
+
+    def test_cvvdp_shows_the_same_display(self, cvvdp_installed):
+        metric = metrics._cvvdp_metric(metrics.CVVDP_DISPLAY, torch.device("cpu"))
+        assert metric.display_photometry.get_peak_luminance() == metrics.HDR_DISPLAY_PEAK
