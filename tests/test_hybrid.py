@@ -711,10 +711,15 @@ def test_settings_profiles_and_ablations() -> None:
     assert (full.upsampler, full.lr, full.betas, full.batch_size, full.epochs, full.size) == (
         "pixel_shuffle", 9e-4, (0.5, 0.999), 16, 100, 512)
     assert (full.l1_weight, full.lpips_weight, full.width) == (2.0, 3.0, 32)
-    assert ABLATIONS == UPSAMPLERS
-    assert {settings_for("quick", name).upsampler for name in ABLATIONS} == set(UPSAMPLERS)
-    with pytest.raises(ChoiceError, match="upsampler"):
-        settings_for("quick", "bilinear")
+    assert set(ABLATIONS) == {*UPSAMPLERS, "code_loss_weights"}
+    assert {name: settings_for("quick", name).upsampler for name in UPSAMPLERS} == {n: n for n in UPSAMPLERS}
+    for profile in PROFILES:  # the code's weighting swaps the poster's 2 L1 + 3 LPIPS and changes nothing else
+        poster, code = settings_for(profile), settings_for(profile, "code_loss_weights")
+        assert (poster.l1_weight, poster.lpips_weight, code.l1_weight, code.lpips_weight) == (2.0, 3.0, 3.0, 2.0)
+        assert replace(code, l1_weight=2.0, lpips_weight=3.0) == poster
+    for bad in ("bilinear", ["resize_conv"]):
+        with pytest.raises(ChoiceError, match="ablation None or one of"):
+            settings_for("quick", bad)
     quick = settings_for("quick")
     assert build_model(quick, pretrained=False).width == quick.width
 
@@ -768,6 +773,17 @@ def test_train_with_ablation_and_data_root(tmp_path, small_quick) -> None:
     assert record["data_root"] == str(tmp_path / "real") and record["upsampler"] == "resize_conv"
     data = training_data(small_quick, tmp_path / "real")
     assert isinstance(data, CleanedPairs) and [int(data[i]["transform"]) for i in range(4)] == [0, 3, 2, 1]
+
+
+def test_train_with_the_codes_loss_weights(tmp_path, small_quick) -> None:
+    _, result = train_hybrid(tmp_path / "code", "quick", steps=1, progress="none", pretrained=False, device="cpu",
+                             ablation="code_loss_weights")
+    record = json.loads((tmp_path / "code" / "settings.json").read_text())
+    assert (record["l1_weight"], record["lpips_weight"], record["upsampler"]) == (3.0, 2.0, "pixel_shuffle")
+    step = next(row for row in result.history if row["phase"] == "train")
+    assert step["lpips"] > 0 and step["l1"] > 0
+    # the code's 3 L1 + 2 LPIPS, not the poster's 2 L1 + 3 LPIPS
+    assert step["loss"] == pytest.approx(3 * step["l1"] + 2 * step["lpips"], rel=1e-5)
 
 
 def test_evaluate_rows_and_tables(small_quick) -> None:
