@@ -249,12 +249,15 @@ def setup(seed: int = 0, device: str = "auto", profile: str = "auto", threads: i
         A :class:`Setup` with the resolved seed, device and profile.
 
     Raises:
-        ChoiceError: see :func:`seed_everything`, :func:`device`, :func:`profile`, :func:`pin_threads`.
+        ChoiceError: see :func:`seed_everything`, :func:`device`, :func:`profile`, :func:`pin_threads`; a
+            ``verbose`` that is not a bool.
 
     Example:
         >>> setup(seed=1, profile="quick", verbose=False).profile
         'quick'
     """
+    if not isinstance(verbose, bool):
+        raise ChoiceError(describe("verbose as True or False", repr(verbose), "Pass verbose=True or verbose=False."))
     chosen = Setup(seed_everything(seed), _resolve_device(device), _resolve_profile(profile), pin_threads(threads))
     _configure_matplotlib()
     if verbose:

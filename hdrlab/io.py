@@ -290,6 +290,13 @@ def write_hdr(path: str | os.PathLike, image: torch.Tensor) -> Path:
     return _imwrite(path, _to_array(image), params)
 
 
+def _check_quality(quality: object) -> None:
+    if isinstance(quality, bool) or not isinstance(quality, int):
+        raise DTypeError(describe("an integer JPEG quality", type(quality).__name__, "Pass e.g. quality=95."))
+    if not 0 <= quality <= 100:
+        raise RangeError(describe("JPEG quality in [0, 100]", repr(quality), "Pass e.g. quality=95."))
+
+
 def write_ldr(path: str | os.PathLike, image: torch.Tensor, bits: int = 8, quality: int = 95) -> Path:
     """Write a display-referred image in [0, 1] to an 8/16-bit PNG or 8-bit JPEG.
 
@@ -327,16 +334,13 @@ def write_ldr(path: str | os.PathLike, image: torch.Tensor, bits: int = 8, quali
     suffix = _check_extension(path, LDR_EXTENSIONS, "Use write_hdr for radiance (.exr/.hdr).")
     check_ldr(image)
     _check_single(image)
-    if isinstance(bits, bool) or bits not in (8, 16):
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in (8, 16):
         raise ChoiceError(describe("bits 8 or 16", repr(bits), "Pass bits=8 (PNG/JPEG) or bits=16 (PNG only)."))
     if bits == 16 and suffix != ".png":
         raise FileFormatError(
             describe("a .png path for 16-bit output", f"{str(path)!r}", "JPEG is 8-bit only: use .png.")
         )
-    if isinstance(quality, bool) or not isinstance(quality, int):
-        raise DTypeError(describe("an integer JPEG quality", type(quality).__name__, "Pass e.g. quality=95."))
-    if not 0 <= quality <= 100:
-        raise RangeError(describe("JPEG quality in [0, 100]", repr(quality), "Pass e.g. quality=95."))
+    _check_quality(quality)
     code_max, dtype = _CODE_MAX[bits]
     codes = np.round(_to_array(image) * code_max).astype(dtype)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
@@ -447,7 +451,7 @@ def write_bracket(folder: str | os.PathLike, stack: torch.Tensor, times: torch.T
         The folder.
 
     Raises:
-        DTypeError, ShapeError, RangeError: see :func:`write_ldr`.
+        DTypeError, ShapeError, RangeError: see :func:`write_ldr` (also for ``quality``).
         FileFormatError: another suffix.
         ExposureError: times not one per frame, positive, finite and ascending.
 
@@ -463,6 +467,7 @@ def write_bracket(folder: str | os.PathLike, stack: torch.Tensor, times: torch.T
     from PIL import Image, TiffImagePlugin
 
     _check_extension(Path(f"frame{suffix}"), (".jpg", ".jpeg", ".png"), "Use suffix='.jpg' or '.png'.")
+    _check_quality(quality)
     check_ldr(stack)
     if stack.dim() != 4 or stack.shape[0] < 2:
         raise ShapeError(describe("a stack (N, 3, H, W) with N >= 2", f"shape {tuple(stack.shape)}",

@@ -46,7 +46,7 @@ from torchvision.models import AlexNet_Weights, VGG16_Weights
 from hdrlab.errors import ChoiceError, DTypeError, MissingPackageError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import _nanquantile, apply_tonemap, luminance, mu_law, normalize_hdr
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
-from hdrlab.validate import check_image, check_positive, check_radiance, check_tensor
+from hdrlab.validate import check_bool, check_image, check_number, check_positive, check_radiance, check_tensor
 
 __all__ = [
     "psnr", "ssim", "ms_ssim", "mu_psnr", "tonemapped_psnr", "tonemapped_ssim", "log_error_stops", "LPIPS",
@@ -241,6 +241,7 @@ def mu_psnr(
 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
+    check_number(percentile, "percentile")
     _check_pair(pred_hdr, target_hdr, check_radiance)
     if normalize is not None:
         pred_hdr = normalize_hdr(pred_hdr, normalize, percentile, reference=target_hdr)
@@ -376,6 +377,7 @@ def log_error_stops(
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
     _check_pair(pred_hdr, target_hdr, check_radiance)
+    check_bool(align_scale, "align_scale")
     if reduction not in ("median", "mean"):
         raise ChoiceError(describe("reduction 'median' or 'mean'", repr(reduction), "Use 'median' (robust)."))
     ratio = _log2_luminance_ratio(pred_hdr, target_hdr, mask)
@@ -520,6 +522,7 @@ def pu21_encode(luminance_cd: torch.Tensor, *, clip: bool = False) -> torch.Tens
         [0.0, 256.38, 595.39]
     """
     check_tensor(luminance_cd, "luminance")
+    check_bool(clip, "clip")
     low, high = PU21_RANGE
     if torch.isnan(luminance_cd).any():
         raise RangeError(describe("luminance without NaN", "NaN values", "Fix the image before scoring it."))
@@ -541,6 +544,7 @@ def _on_display(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, peak: float, a
 
     With ``align_scale`` the prediction's median log2 luminance ratio to the target is removed first.
     """
+    check_bool(align_scale, "align_scale")
     brightest = luminance(target_hdr).flatten(1).amax(1)
     if not bool((brightest > 0).all()):
         raise RangeError(describe("a reference with some light in it", "an all-black reference image",

@@ -35,6 +35,9 @@ __all__ = [
     "check_positive",
     "check_nonnegative",
     "check_int",
+    "check_number",
+    "check_bool",
+    "check_generator",
     "as_float_tensor",
 ]
 
@@ -176,6 +179,43 @@ def check_int(value: object, name: str, minimum: int) -> int:
     if value < minimum:
         raise RangeError(describe(f"{name} >= {minimum}", repr(value), f"Pass {name} >= {minimum}."))
     return value
+
+
+def check_number(value: object, name: str) -> float:
+    """Check a finite real number (int or float, not a bool) and return it as a float.
+
+    Example:
+        >>> check_number(99, "percentile")
+        99.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(describe(f"{name} as a number", repr(value), f"Pass {name} as an int or float."))
+    if not math.isfinite(value):
+        raise RangeError(describe(f"a finite {name}", repr(value), f"Pass a finite {name}."))
+    return float(value)
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Check a flag is ``True`` or ``False`` (not a string, None, a number or a list, whose truthiness misleads).
+
+    Example:
+        >>> check_bool(False, "clip")
+        False
+    """
+    if not isinstance(value, bool):
+        raise DTypeError(describe(f"{name} as True or False", repr(value), f"Pass {name}=True or {name}=False."))
+    return value
+
+
+def check_generator(generator: object) -> None:
+    """Check ``generator`` is None or a ``torch.Generator``.
+
+    Example:
+        >>> check_generator(torch.Generator().manual_seed(0))
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise DTypeError(describe("generator None or a torch.Generator", repr(generator),
+                                  "Pass generator=torch.Generator().manual_seed(seed), or None."))
 
 
 def check_exposure_times(times: object, n: int | None = None, name: str = "exposure times") -> None:

@@ -141,3 +141,23 @@ class TestCheckInt:
     def test_rejects(self, value, error):
         with pytest.raises(error, match="seed"):
             validate.check_int(value, "seed", 0)
+
+
+class TestScalarsAndFlags:
+    @pytest.mark.parametrize("value, error", [(True, DTypeError), ("1", DTypeError), (None, DTypeError),
+                                              ([1.0], DTypeError), (float("nan"), RangeError),
+                                              (float("inf"), RangeError)])
+    def test_check_number_rejects(self, value, error):
+        with pytest.raises(error, match="percentile"):
+            validate.check_number(value, "percentile")
+
+    @pytest.mark.parametrize("value", ["no", None, 0, 1, [0], 1.0])
+    def test_check_bool_rejects_what_only_looks_like_a_flag(self, value):
+        with pytest.raises(DTypeError, match="clip as True or False"):
+            validate.check_bool(value, "clip")
+
+    @pytest.mark.parametrize("value", [0, "seed", 1.5])
+    def test_check_generator_rejects(self, value):
+        with pytest.raises(DTypeError, match="torch.Generator"):
+            validate.check_generator(value)
+        validate.check_generator(None)

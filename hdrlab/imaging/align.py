@@ -47,7 +47,7 @@ import torch
 
 from hdrlab.errors import DTypeError, ShapeError, describe
 from hdrlab.imaging.crf import _check_layout, _check_values, _map_tasks, _on_worker
-from hdrlab.validate import check_int
+from hdrlab.validate import check_bool, check_int
 
 __all__ = ["MTBAlignment", "align_mtb", "median_threshold_bitmap", "shift_image"]
 
@@ -251,6 +251,7 @@ def align_mtb(stack: torch.Tensor, max_bits: int = 6, exclude_range: int = 4, *,
                                   "Convert 16-bit frames to 8 bits: (stack // 257).to(torch.uint8)."))
     check_int(max_bits, "max_bits", 1)
     check_int(exclude_range, "exclude_range", 0)
+    check_bool(cut, "cut")
     if stack.is_floating_point():
         _check_values(stack, 2)
     frames = stack.detach()

@@ -55,6 +55,7 @@ from hdrlab.imaging.tonemap import log_average_luminance
 from hdrlab.validate import (
     as_float_tensor,
     check_exposure_times,
+    check_generator,
     check_ldr,
     check_positive,
     check_radiance,
@@ -235,10 +236,6 @@ def _sample_noise(x: torch.Tensor, noise: object, generator: object) -> torch.Te
     """One noise draw for sensor signal ``x``; drawn on the generator's device, then moved."""
     if not isinstance(noise, NoiseModel):
         raise DTypeError(describe("noise as a NoiseModel or None", type(noise).__name__, "Use e.g. NoiseModel.high_iso()."))
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise DTypeError(
-            describe("a torch.Generator or None", type(generator).__name__, "Use torch.Generator().manual_seed(0).")
-        )
     device = x.device if generator is None else generator.device
     z = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
     return noise.variance(x.detach()).sqrt() * z  # noise is a constant for gradients (no d sqrt at 0)
@@ -307,7 +304,7 @@ def expose(
         crf: a response-curve name (see :data:`hdrlab.imaging.crf.RESPONSE_CURVES`) or a ``ResponseCurve``.
         bits: 8, 10, 12, 14, 16, or None for continuous output.
         noise: a :class:`NoiseModel` added to the linear sensor signal, or None.
-        generator: ``torch.Generator`` for reproducible noise (used only with ``noise``).
+        generator: ``torch.Generator`` for reproducible noise (used only with ``noise``; checked always).
 
     Returns:
         ``(*, 3, H, W)`` LDR image in [0, 1], dtype of ``radiance``;
@@ -315,6 +312,7 @@ def expose(
 
     Raises:
         ShapeError, DTypeError, RangeError: invalid radiance (negative, NaN, wrong shape).
+        DTypeError: ``generator`` not a ``torch.Generator`` (also without ``noise``), ``noise`` not a NoiseModel.
         ExposureError: non-positive or non-finite time.
         ShapeError: time not broadcastable to the leading dims.
         ChoiceError: unknown curve name or bit depth.
@@ -325,6 +323,7 @@ def expose(
         [63.0, 188.0, 255.0]
     """
     check_radiance(radiance)
+    check_generator(generator)
     curve = get_response_curve(crf)
     if bits is not None:
         check_bit_depth(bits)

@@ -92,7 +92,7 @@ def check_bit_depth(bits: object) -> None:
         ...
         hdrlab.errors.ChoiceError: Expected bits in (8, 10, 12, 14, 16), got 9. Pick the bit depth of the camera's output (8 for JPEG/PNG, 12-16 for raw).
     """
-    if isinstance(bits, bool) or bits not in BIT_DEPTHS:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in BIT_DEPTHS:
         raise ChoiceError(
             describe(f"bits in {BIT_DEPTHS}", repr(bits), "Pick the bit depth of the camera's output (8 for JPEG/PNG, 12-16 for raw).")
         )

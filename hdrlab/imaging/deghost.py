@@ -45,7 +45,7 @@ from hdrlab.errors import ChoiceError, ShapeError, describe
 from hdrlab.imaging.crf import _check_ldr_stack
 from hdrlab.imaging.merge import _check_response, merge_debevec
 from hdrlab.imaging.weights import weight_lut
-from hdrlab.validate import check_positive, check_tensor
+from hdrlab.validate import check_exposure_times, check_positive, check_tensor
 
 __all__ = ["TRUSTED_CODES", "ghost_masks", "merge_deghosted"]
 
@@ -69,7 +69,10 @@ def _codes_and_log_radiance(stack: torch.Tensor, times: torch.Tensor, g: torch.T
 def _check_inputs(stack: object, times: object, g: object, bits: object, reference: object, threshold: object,
                   grow: object) -> None:
     """Typed errors for a bad stack, times, g (matching the codes of an integer stack) or option."""
-    stack, bits = _check_ldr_stack(stack, times, bits)
+    stack, bits = _check_ldr_stack(stack, None, bits)
+    check_exposure_times(times, stack.shape[0])
+    if times.dim() != 1:
+        raise ShapeError(describe("times of shape (N,)", f"shape {tuple(times.shape)}", "Pass one bracket's times."))
     check_tensor(g, "inverse response g")
     _check_response(g, times.log())
     if not stack.is_floating_point() and g.shape[-1] != 2**bits:

@@ -1,0 +1,315 @@
+"""Every public call of the covered modules rejects bad input with a typed, explained error.
+
+For each public callable of :data:`COVERED_MODULES` a :class:`Spec` gives one valid
+call and the kind of each argument. The test perturbs one argument at a time with
+values that are invalid for its kind (wrong type, rank, dtype, emptiness, NaN/inf,
+sign, range, a missing or corrupt file) and asserts an ``HdrlabError`` whose message
+says what was ``Expected``: never a generic exception, NaN, or silent acceptance.
+A public callable without a spec (and not a plain data container, :data:`CONTAINERS`)
+fails :func:`test_every_public_callable_has_a_spec`, so new code cannot skip this.
+
+The other modules (the methods, ``nn``, ``train``, the course machinery, ``merge``,
+``tonemap``, ``crf``) are not covered yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from hdrlab.errors import HdrlabError
+
+COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrlab.imaging.weights",
+                   "hdrlab.imaging.align", "hdrlab.imaging.deghost", "hdrlab.data.scenes", "hdrlab.env")
+#: Public names that are data containers (dataclasses, named tuples) or classes checked elsewhere, not calls to fuzz.
+CONTAINERS = {"hdrlab.io.Bracket", "hdrlab.imaging.camera.ClippedFraction", "hdrlab.imaging.align.MTBAlignment",
+              "hdrlab.data.scenes.SceneInfo", "hdrlab.env.Setup",
+              "hdrlab.metrics.LPIPS"}  # LPIPS: an nn.Module, constructed with checked options in test_metrics.py
+
+
+def _image(h: int = 16, w: int = 16) -> torch.Tensor:
+    return torch.rand(3, h, w, generator=torch.Generator().manual_seed(0)) * 0.9 + 0.05
+
+
+def _radiance(h: int = 16, w: int = 16) -> torch.Tensor:
+    return torch.exp2(torch.rand(3, h, w, generator=torch.Generator().manual_seed(1)) * 8 - 4)
+
+
+def _stack(n: int = 3, h: int = 16, w: int = 16) -> torch.Tensor:
+    return torch.stack([_image(h, w) ** (1 / (j + 1)) for j in range(n)])
+
+
+def _times(n: int = 3) -> torch.Tensor:
+    return torch.tensor([0.01 * 4**j for j in range(n)])
+
+
+def _g() -> torch.Tensor:
+    from hdrlab.imaging.crf import log_inverse_response
+
+    return log_inverse_response("srgb")
+
+
+# --- invalid values per kind of argument ----------------------------------------------------------------------------
+# Each entry: label -> a function of the valid value giving an invalid one.
+
+_NOT_A_TENSOR = {"str": lambda v: "image", "None": lambda v: None, "list": lambda v: v.tolist() if v.numel() < 64
+                 else [[0.5]]}
+_TENSOR = {**_NOT_A_TENSOR, "int64": lambda v: (v * 100).long(), "rank2": lambda v: v.reshape(-1, v.shape[-1]),
+           "nan": lambda v: v.clone().index_put_((torch.tensor([0]),), torch.tensor(math.nan)),
+           "inf": lambda v: v.clone().index_put_((torch.tensor([0]),), torch.tensor(math.inf))}
+_IMAGE = {**_TENSOR, "4channels": lambda v: torch.cat([v, v[..., :1, :, :]], -3)}
+_LDR = {**_IMAGE, "above1": lambda v: v + 1.0, "negative": lambda v: v - 1.0}
+_RADIANCE = {**_IMAGE, "negative": lambda v: v - v.max() - 1.0}
+_TIMES = {"str": lambda v: "fast", "None": lambda v: None, "negative": lambda v: -v, "zero": lambda v: v * 0,
+          "nan": lambda v: v * math.nan, "descending": lambda v: v.flip(0), "longer": lambda v: torch.cat([v, v[-1:] * 2])}
+_POS_FLOAT = {"zero": lambda v: 0.0, "negative": lambda v: -1.0, "nan": lambda v: math.nan, "inf": lambda v: math.inf,
+              "str": lambda v: "1", "None": lambda v: None, "bool": lambda v: True, "list": lambda v: [1.0]}
+_NONNEG_FLOAT = {k: f for k, f in _POS_FLOAT.items() if k != "zero"}
+_POS_INT = {"zero": lambda v: 0, "negative": lambda v: -1, "float": lambda v: 1.5, "str": lambda v: "2",
+            "None": lambda v: None, "bool": lambda v: True}
+_NONNEG_INT = {k: f for k, f in _POS_INT.items() if k != "zero"}
+_BOOL = {"str": lambda v: "no", "None": lambda v: None, "list": lambda v: [0], "int": lambda v: 2}
+_CHOICE = {"unknown": lambda v: "no-such-choice", "None": lambda v: None, "int": lambda v: 3}
+_BITS = {"float": lambda v: 8.0, "odd": lambda v: 9, "str": lambda v: "8", "bool": lambda v: True}
+_SIZE = {"str": lambda v: "16x16", "None": lambda v: None, "one": lambda v: (v[0],), "zero": lambda v: (0, v[1]),
+         "float": lambda v: (1.5, v[1]), "negative": lambda v: (-v[0], v[1])}
+_PATH = {"int": lambda v: 3, "None": lambda v: None}
+_RESPONSE = {**_NOT_A_TENSOR, "int64": _TENSOR["int64"], "nan": lambda v: v.clone().fill_(math.nan),
+             "short": lambda v: v[:, :100], "rank1": lambda v: v[0]}
+_GENERATOR = {"str": lambda v: "seed", "int": lambda v: 3}
+_SEED = {"negative": lambda v: -1, "float": lambda v: 0.5, "str": lambda v: "1", "None": lambda v: None,
+         "bool": lambda v: True}
+_PERCENT = {"negative": lambda v: -1.0, "above100": lambda v: 101.0, "nan": lambda v: math.nan,
+            "str": lambda v: "50", "None": lambda v: None}
+
+
+@dataclass
+class Spec:
+    """One valid call of a public callable (``make()`` builds fresh arguments) and the kind of each argument."""
+
+    call: Callable[..., object]
+    make: Callable[[], dict[str, object]]
+    kinds: dict[str, dict[str, Callable[[object], object]]]
+    skip: set[tuple[str, str]] = field(default_factory=set)  # (argument, label) pairs the docstring allows
+
+
+def _files(tmp: Path) -> dict[str, Path]:
+    """A valid EXR, PNG and a bracket folder under ``tmp``, written once."""
+    from hdrlab import io
+
+    if not (tmp / "x.exr").exists():
+        io.write_hdr(tmp / "x.exr", _radiance())
+        io.write_ldr(tmp / "x.png", _image())
+        io.write_bracket(tmp / "bracket", _stack(), _times())
+    return {"exr": tmp / "x.exr", "png": tmp / "x.png", "bracket": tmp / "bracket"}
+
+
+def _specs(tmp: Path) -> dict[str, Spec]:
+    from hdrlab import env, io, metrics
+    from hdrlab.data import scenes
+    from hdrlab.imaging import align, camera, deghost, weights
+
+    files = _files(tmp)
+    pair = {"pred": _LDR, "target": _LDR}
+    hdr_pair = {"pred_hdr": _RADIANCE, "target_hdr": _RADIANCE}
+    return {
+        # io
+        "hdrlab.io.read_hdr": Spec(io.read_hdr, lambda: {"path": files["exr"]}, {"path": _PATH}),
+        "hdrlab.io.read_ldr": Spec(io.read_ldr, lambda: {"path": files["png"]}, {"path": _PATH}),
+        "hdrlab.io.read_image": Spec(io.read_image, lambda: {"path": files["png"]}, {"path": _PATH}),
+        "hdrlab.io.write_hdr": Spec(io.write_hdr, lambda: {"path": tmp / "out.exr", "image": _radiance()},
+                                    {"path": _PATH, "image": _RADIANCE}),
+        "hdrlab.io.write_ldr": Spec(io.write_ldr, lambda: {"path": tmp / "out.png", "image": _image(), "bits": 8},
+                                    {"path": _PATH, "image": _LDR, "bits": _BITS}),
+        "hdrlab.io.read_bracket": Spec(io.read_bracket, lambda: {"source": files["bracket"]}, {"source": _PATH}),
+        "hdrlab.io.write_bracket": Spec(io.write_bracket, lambda: {"folder": tmp / "written", "stack": _stack(),
+                                                                   "times": _times(), "quality": 90},
+                                        {"folder": _PATH, "stack": _LDR, "times": _TIMES, "quality": _NONNEG_INT}),
+        # metrics
+        "hdrlab.metrics.psnr": Spec(metrics.psnr, lambda: {"pred": _image(), "target": _image()},
+                                    {**pair, "data_range": _POS_FLOAT}),
+        "hdrlab.metrics.ssim": Spec(metrics.ssim, lambda: {"pred": _image(), "target": _image()},
+                                    {**pair, "data_range": _POS_FLOAT}),
+        "hdrlab.metrics.ms_ssim": Spec(metrics.ms_ssim, lambda: {"pred": _image(176, 176), "target": _image(176, 176)},
+                                       {**pair, "data_range": _POS_FLOAT}),
+        "hdrlab.metrics.mu_psnr": Spec(metrics.mu_psnr, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                       {**hdr_pair, "mu": _POS_FLOAT, "normalize": {"unknown": _CHOICE["unknown"]},
+                                        "percentile": _PERCENT}),
+        "hdrlab.metrics.tonemapped_psnr": Spec(metrics.tonemapped_psnr,
+                                               lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                               {**hdr_pair, "tonemap": _CHOICE}),
+        "hdrlab.metrics.tonemapped_ssim": Spec(metrics.tonemapped_ssim,
+                                               lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                               {**hdr_pair, "tonemap": _CHOICE}),
+        "hdrlab.metrics.log_error_stops": Spec(metrics.log_error_stops,
+                                               lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                               {**hdr_pair, "reduction": _CHOICE, "align_scale": _BOOL,
+                                                "mask": {"str": lambda v: "all", "float": lambda v: torch.ones(1, 16, 16)}}),
+        "hdrlab.metrics.pu21_encode": Spec(metrics.pu21_encode, lambda: {"luminance_cd": torch.rand(8) * 100 + 1},
+                                           {"luminance_cd": {**_NOT_A_TENSOR, "nan": _TENSOR["nan"],
+                                                             "negative": lambda v: -v, "huge": lambda v: v * 1e6},
+                                            "clip": _BOOL}),
+        "hdrlab.metrics.pu21_psnr": Spec(metrics.pu21_psnr, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                         {**hdr_pair, "display_peak": _POS_FLOAT, "align_scale": _BOOL}),
+        "hdrlab.metrics.pu21_ssim": Spec(metrics.pu21_ssim, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                         {**hdr_pair, "display_peak": _POS_FLOAT, "align_scale": _BOOL}),
+        "hdrlab.metrics.cvvdp_jod": Spec(metrics.cvvdp_jod, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
+                                         {**hdr_pair, "display": _CHOICE, "align_scale": _BOOL}),
+        # camera
+        "hdrlab.imaging.camera.ev_to_time": Spec(camera.ev_to_time, lambda: {"ev": 1.0, "t_ref": 0.5},
+                                                 {"ev": {"str": lambda v: "1", "None": lambda v: None,
+                                                         "nan": lambda v: math.nan},
+                                                  "t_ref": _POS_FLOAT}),
+        "hdrlab.imaging.camera.time_to_ev": Spec(camera.time_to_ev, lambda: {"time": 1.0, "t_ref": 0.5},
+                                                 {"time": _POS_FLOAT, "t_ref": _POS_FLOAT}),
+        "hdrlab.imaging.camera.auto_exposure": Spec(camera.auto_exposure, lambda: {"radiance": _radiance(), "key": 0.18},
+                                                    {"radiance": _RADIANCE, "key": _POS_FLOAT}),
+        "hdrlab.imaging.camera.NoiseModel": Spec(camera.NoiseModel, lambda: {"shot": 0.01, "read": 0.001},
+                                                 {"shot": _NONNEG_FLOAT, "read": _NONNEG_FLOAT}),
+        "hdrlab.imaging.camera.quantize": Spec(camera.quantize, lambda: {"x": _image(), "bits": 8},
+                                               {"x": _LDR, "bits": _BITS}),
+        "hdrlab.imaging.camera.expose": Spec(camera.expose, lambda: {"radiance": _radiance(), "time": 0.1, "crf": "srgb",
+                                                                     "bits": 8},
+                                             {"radiance": _RADIANCE, "time": _POS_FLOAT, "crf": _CHOICE, "bits": _BITS,
+                                              "noise": {"str": lambda v: "high", "int": lambda v: 3}}),
+        "hdrlab.imaging.camera.linearize": Spec(camera.linearize, lambda: {"ldr": _image(), "crf": "srgb"},
+                                                {"ldr": _LDR, "crf": _CHOICE}),
+        "hdrlab.imaging.camera.simulate_brackets": Spec(
+            camera.simulate_brackets, lambda: {"radiance": _radiance(), "exposures": [-1.0, 0.0, 1.0], "crf": "srgb",
+                                               "unit": "ev"},
+            {"radiance": _RADIANCE, "exposures": {"str": lambda v: "-1,0,1", "None": lambda v: None, "empty": lambda v: [],
+                                                  "nan": lambda v: [math.nan, 0.0]},
+             "crf": _CHOICE, "unit": _CHOICE, "t_ref": {"negative": lambda v: -1.0, "str": lambda v: "1"},
+             "bits": _BITS, "generator": _GENERATOR}),
+        "hdrlab.imaging.camera.clipped_fraction": Spec(camera.clipped_fraction, lambda: {"ldr": _image(), "bits": 8},
+                                                       {"ldr": _LDR, "bits": _BITS}),
+        # weights
+        "hdrlab.imaging.weights.exposure_weight": Spec(weights.exposure_weight, lambda: {"ldr": _image(), "kind": "hat"},
+                                                       {"ldr": {**_NOT_A_TENSOR, "nan": _TENSOR["nan"],
+                                                                "above1": _LDR["above1"]}, "kind": _CHOICE}),
+        "hdrlab.imaging.weights.weight_lut": Spec(weights.weight_lut, lambda: {"kind": "hat", "bits": 8},
+                                                  {"kind": _CHOICE, "bits": _BITS}),
+        # align
+        "hdrlab.imaging.align.align_mtb": Spec(align.align_mtb, lambda: {"stack": _stack(h=32, w=32), "max_bits": 3},
+                                               {"stack": _LDR, "max_bits": _NONNEG_INT, "exclude_range": _NONNEG_INT,
+                                                "cut": _BOOL}),
+        "hdrlab.imaging.align.median_threshold_bitmap": Spec(
+            align.median_threshold_bitmap, lambda: {"grey": torch.randint(0, 256, (16, 16), dtype=torch.uint8)},
+            {"grey": {**_NOT_A_TENSOR, "rank3": lambda v: v[None, None], "float": lambda v: v.float() / 255 + 1},
+             "exclude_range": _NONNEG_INT}),
+        "hdrlab.imaging.align.shift_image": Spec(align.shift_image, lambda: {"image": _image(), "shift": (1, -2)},
+                                                 {"image": _NOT_A_TENSOR, "shift": {"str": lambda v: "1,2",
+                                                                                   "float": lambda v: (1.5, 0),
+                                                                                   "one": lambda v: (1,),
+                                                                                   "None": lambda v: None}}),
+        # deghost
+        "hdrlab.imaging.deghost.ghost_masks": Spec(deghost.ghost_masks, lambda: {"stack": _stack(), "times": _times(),
+                                                                                 "g": _g()},
+                                                   {"stack": _LDR, "times": _TIMES, "g": _RESPONSE, "threshold": _POS_FLOAT,
+                                                    "grow": _NONNEG_INT, "reference": {**_NONNEG_INT, "big": lambda v: 3}},
+                                                   skip={("reference", "None")}),
+        "hdrlab.imaging.deghost.merge_deghosted": Spec(deghost.merge_deghosted,
+                                                       lambda: {"stack": _stack(), "times": _times(), "g": _g()},
+                                                       {"stack": _LDR, "times": _TIMES, "g": _RESPONSE,
+                                                        "threshold": _POS_FLOAT, "weight": _CHOICE}),
+        # scenes
+        "hdrlab.data.scenes.data_dir": Spec(scenes.data_dir, dict, {}),
+        "hdrlab.data.scenes.list_scenes": Spec(scenes.list_scenes, lambda: {"kind": None},
+                                               {"kind": {"unknown": _CHOICE["unknown"], "int": _CHOICE["int"]}}),
+        "hdrlab.data.scenes.scene_info": Spec(scenes.scene_info, lambda: {"name": "blender_interior"}, {"name": _CHOICE}),
+        "hdrlab.data.scenes.load_scene": Spec(scenes.load_scene, lambda: {"name": "blender_interior", "max_side": 32},
+                                              {"name": _CHOICE, "max_side": {k: f for k, f in _POS_INT.items()
+                                                                             if k != "None"}}),
+        "hdrlab.data.scenes.center_crop": Spec(scenes.center_crop, lambda: {"image": _radiance(), "size": (8, 8)},
+                                               {"image": _IMAGE, "size": {**_SIZE, "too_big": lambda v: (99, 99)}}),
+        "hdrlab.data.scenes.random_crop": Spec(scenes.random_crop, lambda: {"image": _radiance(), "size": (8, 8)},
+                                               {"image": _IMAGE, "size": {**_SIZE, "too_big": lambda v: (99, 99)},
+                                                "generator": _GENERATOR}),
+        "hdrlab.data.scenes.resize_area": Spec(scenes.resize_area, lambda: {"image": _radiance(), "size": (8, 8)},
+                                               {"image": _IMAGE, "size": _SIZE}),
+        "hdrlab.data.scenes.perspective_crop": Spec(
+            scenes.perspective_crop, lambda: {"panorama": _radiance(32, 64), "size": (8, 8)},
+            {"panorama": _IMAGE, "size": _SIZE, "fov_deg": {**_POS_FLOAT, "wide": lambda v: 200.0},
+             "yaw_deg": {"nan": lambda v: math.nan, "str": lambda v: "0"},
+             "pitch_deg": {"nan": lambda v: math.nan, "straight_up": lambda v: 120.0}}),
+        "hdrlab.data.scenes.split_scenes": Spec(scenes.split_scenes, lambda: {"seed": 0},
+                                                {"seed": _SEED, "fractions": {"sum": lambda v: (0.5, 0.5, 0.5),
+                                                                              "two": lambda v: (0.5, 0.5),
+                                                                              "negative": lambda v: (1.2, -0.1, -0.1),
+                                                                              "str": lambda v: "70/15/15"}}),
+        "hdrlab.data.scenes.dynamic_range_stops": Spec(scenes.dynamic_range_stops, lambda: {"radiance": _radiance()},
+                                                       {"radiance": _RADIANCE, "low_percentile": _PERCENT,
+                                                        "high_percentile": _PERCENT}),
+        # env
+        "hdrlab.env.seed_everything": Spec(env.seed_everything, lambda: {"seed": 0}, {"seed": _SEED}),
+        "hdrlab.env.pin_threads": Spec(env.pin_threads, lambda: {"count": torch.get_num_threads()},
+                                       {"count": {**_POS_INT, "None": lambda v: None}}),
+        "hdrlab.env.device": Spec(env.device, lambda: {"preference": "cpu"}, {"preference": _CHOICE}),
+        "hdrlab.env.profile": Spec(env.profile, lambda: {"name": "quick"}, {"name": _CHOICE}),
+        "hdrlab.env.in_colab": Spec(env.in_colab, dict, {}),
+        "hdrlab.env.versions": Spec(env.versions, dict, {}),
+        "hdrlab.env.setup": Spec(env.setup, lambda: {"seed": 0, "device": "cpu", "profile": "quick",
+                                                     "threads": torch.get_num_threads(), "verbose": False},
+                                 {"seed": _SEED, "device": _CHOICE, "profile": _CHOICE, "threads": _POS_INT,
+                                  "verbose": _BOOL}),
+    }
+
+
+def _spec_names() -> list[str]:
+    return sorted(_specs(_fixture_dir()).keys())
+
+
+def _fixture_dir() -> Path:
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "hdrlab-fuzz-files"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    specs = _specs(_fixture_dir())
+    return [(name, argument, label) for name, spec in sorted(specs.items())
+            for argument, labels in spec.kinds.items() for label in labels if (argument, label) not in spec.skip]
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, Spec]:
+    return _specs(_fixture_dir())
+
+
+def test_every_public_callable_has_a_spec(specs):
+    missing = []
+    for module_name in COVERED_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            qualified = f"{module_name}.{name}"
+            if callable(getattr(module, name)) and qualified not in specs and qualified not in CONTAINERS:
+                missing.append(qualified)
+    assert not missing, f"public callables without a fuzz spec: {missing} (add one to tests/test_fuzz.py)"
+
+
+@pytest.mark.parametrize("name", _spec_names())
+def test_the_valid_call_works(specs, name):
+    spec = specs[name]
+    if name == "hdrlab.metrics.cvvdp_jod":
+        pytest.importorskip("pycvvdp", reason="the cvvdp package is not installed")
+    spec.call(**spec.make())
+
+
+@pytest.mark.parametrize(("name", "argument", "label"), _cases())
+def test_bad_input_is_a_typed_explained_error(specs, name, argument, label):
+    spec = specs[name]
+    if name == "hdrlab.metrics.cvvdp_jod":
+        pytest.importorskip("pycvvdp", reason="the cvvdp package is not installed")
+    arguments = spec.make()
+    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
+    with pytest.raises(HdrlabError) as caught:
+        spec.call(**arguments)
+    assert "Expected" in str(caught.value), str(caught.value)
