@@ -25,7 +25,7 @@ import torch
 
 from hdrlab.errors import HdrlabError
 
-COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrlab.imaging.weights",
+COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrlab.imaging.crf", "hdrlab.imaging.weights",
                    "hdrlab.imaging.align", "hdrlab.imaging.deghost", "hdrlab.data.scenes", "hdrlab.env")
 #: Public names that are data containers (dataclasses, named tuples) or classes checked elsewhere, not calls to fuzz.
 CONTAINERS = {"hdrlab.io.Bracket", "hdrlab.imaging.camera.ClippedFraction", "hdrlab.imaging.align.MTBAlignment",
@@ -113,7 +113,7 @@ def _files(tmp: Path) -> dict[str, Path]:
 def _specs(tmp: Path) -> dict[str, Spec]:
     from hdrlab import env, io, metrics
     from hdrlab.data import scenes
-    from hdrlab.imaging import align, camera, deghost, weights
+    from hdrlab.imaging import align, camera, crf, deghost, weights
 
     files = _files(tmp)
     pair = {"pred": _LDR, "target": _LDR}
@@ -189,6 +189,45 @@ def _specs(tmp: Path) -> dict[str, Spec]:
              "bits": _BITS, "generator": _GENERATOR}),
         "hdrlab.imaging.camera.clipped_fraction": Spec(camera.clipped_fraction, lambda: {"ldr": _image(), "bits": 8},
                                                        {"ldr": _LDR, "bits": _BITS}),
+        # crf
+        "hdrlab.imaging.crf.ResponseCurve": Spec(crf.ResponseCurve, lambda: {"name": "mine", "description": "a test",
+                                                                             "fn": lambda x: x.sqrt()},
+                                                 {"name": {"None": lambda v: None, "int": lambda v: 3, "empty": lambda v: ""},
+                                                  "description": {"None": lambda v: None},
+                                                  "fn": {"None": lambda v: None, "str": lambda v: "sqrt",
+                                                         "decreasing": lambda v: (lambda x: 1 - x)},
+                                                  "inverse_fn": {"str": lambda v: "square"}}),
+        "hdrlab.imaging.crf.check_bit_depth": Spec(crf.check_bit_depth, lambda: {"bits": 8}, {"bits": _BITS}),
+        "hdrlab.imaging.crf.get_response_curve": Spec(crf.get_response_curve, lambda: {"name_or_curve": "srgb"},
+                                                      {"name_or_curve": _CHOICE}),
+        "hdrlab.imaging.crf.log_inverse_response": Spec(crf.log_inverse_response, lambda: {"crf": "srgb", "bits": 8},
+                                                        {"crf": _CHOICE, "bits": _BITS}),
+        "hdrlab.imaging.crf.debevec_system": Spec(
+            crf.debevec_system, lambda: {"codes": torch.randint(0, 256, (20, 3)), "log_times": _times().log().double(),
+                                         "smoothness": 10.0, "weights": torch.ones(256)},
+            {"codes": {**_NOT_A_TENSOR, "float": lambda v: v.float(), "too_big": lambda v: v + 256,
+                       "rank1": lambda v: v[0]},
+             "log_times": {**_NOT_A_TENSOR, "nan": lambda v: v * math.nan, "longer": lambda v: torch.cat([v, v])},
+             "smoothness": _NONNEG_FLOAT,
+             "weights": {**_NOT_A_TENSOR, "negative": lambda v: -v, "nan": lambda v: v * math.nan,
+                         "short": lambda v: v[:2]}}),
+        "hdrlab.imaging.crf.recover_debevec": Spec(crf.recover_debevec, lambda: {"stack": _stack(), "times": _times()},
+                                                   {"stack": _LDR, "times": _TIMES, "bits": _BITS, "samples": _POS_INT,
+                                                    "sampling": _CHOICE, "smoothness": _NONNEG_FLOAT, "weight": _CHOICE,
+                                                    "generator": _GENERATOR},
+                                                   skip={("bits", "None"), ("samples", "None"), ("smoothness", "None")}),
+        "hdrlab.imaging.crf.recover_robertson": Spec(crf.recover_robertson, lambda: {"stack": _stack(), "times": _times(),
+                                                                                     "iterations": 3},
+                                                     {"stack": _LDR, "times": _TIMES, "bits": _BITS, "weight": _CHOICE,
+                                                      "iterations": _POS_INT, "tolerance": _NONNEG_FLOAT}),
+        "hdrlab.imaging.crf.response_error_stops": Spec(crf.response_error_stops, lambda: {"g_est": _g(), "g_true": _g()},
+                                                        {"g_est": _RESPONSE, "g_true": _RESPONSE,
+                                                         "low": {"negative": lambda v: -0.1, "nan": lambda v: math.nan,
+                                                                 "str": lambda v: "0"},
+                                                         "high": {"above1": lambda v: 1.5, "below_low": lambda v: 0.01}}),
+        "hdrlab.imaging.crf.sample_pixels": Spec(crf.sample_pixels, lambda: {"stack": _stack(), "count": 10},
+                                                 {"stack": _LDR, "count": _POS_INT, "method": _CHOICE,
+                                                  "generator": _GENERATOR}),
         # weights
         "hdrlab.imaging.weights.exposure_weight": Spec(weights.exposure_weight, lambda: {"ldr": _image(), "kind": "hat"},
                                                        {"ldr": {**_NOT_A_TENSOR, "nan": _TENSOR["nan"],

@@ -79,6 +79,8 @@ __all__ = [
 
 #: Bit depths a camera can quantise to (8-bit JPEG/PNG up to 16-bit raw/TIFF).
 BIT_DEPTHS = (8, 10, 12, 14, 16)
+_RESPONSE_PROBES = 1025  # points at which a ResponseCurve's fn is checked to rise from 0 to 1
+_RESPONSE_ENDS = 1e-6  # how far f(0) and f(1) may be from 0 and 1
 _BISECTION_STEPS = 26  # bracket 2**-26 ~ 1.5e-8, refined by a secant step (see _bisect)
 
 
@@ -114,9 +116,16 @@ class ResponseCurve:
     Args:
         name: registry key, e.g. ``"srgb"``.
         description: which real response it imitates and with which parameters.
-        fn: elementwise torch function implementing ``f`` (no validation inside).
+        fn: elementwise torch function implementing ``f``; checked once, on 1025
+            points: finite, strictly increasing, ``f(0) = 0`` and ``f(1) = 1``
+            (within 1e-6).
         inverse_fn: closed-form elementwise ``f^-1``, or None to invert ``fn``
             by vectorised bisection in float64.
+
+    Raises:
+        DTypeError: an empty or non-string name or description; ``fn`` or
+            ``inverse_fn`` not a function; ``fn`` failing on a tensor.
+        RangeError: ``fn`` not finite, not strictly increasing, or not from 0 to 1.
 
     Example:
         >>> import torch
@@ -129,6 +138,33 @@ class ResponseCurve:
     description: str
     fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     inverse_fn: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """Typed errors for a nameless curve, a function that is not one, or one that is not a response."""
+        for value, label in ((self.name, "name"), (self.description, "description")):
+            if not isinstance(value, str) or not value.strip():
+                raise DTypeError(describe(f"a non-empty string {label} of the response curve", repr(value),
+                                          'Pass e.g. ResponseCurve("mine", "what it imitates", fn=torch.sqrt).'))
+        for value, label in ((self.fn, "fn"), (self.inverse_fn, "inverse_fn")):
+            if not callable(value) and not (label == "inverse_fn" and value is None):
+                raise DTypeError(describe(f"{label} as a function of a tensor", repr(value),
+                                          "Pass an elementwise torch function, e.g. fn=torch.sqrt."))
+        probe = torch.linspace(0, 1, _RESPONSE_PROBES, dtype=torch.float64)
+        try:
+            values = self.fn(probe)
+        except Exception as err:  # a user's function: any failure means it is no response
+            raise DTypeError(describe("fn to map a float64 tensor in [0, 1] to one of the same shape",
+                                      f"{type(err).__name__}: {err}", "Use elementwise torch operations.")) from err
+        if not isinstance(values, torch.Tensor) or values.shape != probe.shape or not torch.isfinite(values).all():
+            raise RangeError(describe("fn to return finite values, one per input", repr(values)[:80],
+                                      "Use elementwise torch operations defined on [0, 1]."))
+        steps = values.diff()
+        if abs(float(values[0])) > _RESPONSE_ENDS or abs(float(values[-1]) - 1) > _RESPONSE_ENDS or (steps <= 0).any():
+            raise RangeError(describe("a strictly increasing fn with f(0) = 0 and f(1) = 1",
+                                      f"f(0) = {float(values[0]):.4g}, f(1) = {float(values[-1]):.4g}, "
+                                      f"{int((steps <= 0).sum())} non-increasing steps of {steps.numel()}",
+                                      "A camera response maps no light to 0 and full well to 1, rising in between; "
+                                      "normalise it: f(x) = (h(x) - h(0)) / (h(1) - h(0))."))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pixel value ``f(x)`` of a sensor exposure.
