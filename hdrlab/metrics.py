@@ -33,9 +33,11 @@ Taught in: notebooks/01_camera_pipeline_debevec.ipynb
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import lpips
 import pytorch_msssim
@@ -634,6 +636,24 @@ CVVDP_INSTALL = ("pip install --no-deps cvvdp==0.5.7 einops==0.8.2 ffmpeg-python
 _CVVDP_METRICS: dict[tuple[str, str], object] = {}
 
 
+class _UnitsWarningFilter(logging.Filter):
+    """Drops pycvvdp's "mean color value is less than 1" warning: the images are in cd/m^2 by construction."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "may not be scaled in absolute photometric units" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_units_warning() -> Iterator[None]:
+    """While ColorVideoVDP runs: a dark scene shown on the display (mean below 1 cd/m^2) is not a units error."""
+    root, quiet = logging.getLogger(), _UnitsWarningFilter()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def _cvvdp_metric(display: str, device: torch.device) -> object:
     """The (cached) ``pycvvdp.cvvdp`` metric for ``display`` on ``device``."""
     key = (display, str(device))
@@ -691,5 +711,6 @@ def cvvdp_jod(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display: str 
     metric = _cvvdp_metric(display, target_hdr.device)
     peak = float(metric.display_photometry.get_peak_luminance())
     preds, targets = _on_display(_batched(pred_hdr.detach()), _batched(target_hdr.detach()), peak, align_scale)
-    scores = [float(metric.predict(pred, target, dim_order="CHW")[0]) for pred, target in zip(preds, targets)]
+    with _quiet_units_warning():
+        scores = [float(metric.predict(pred, target, dim_order="CHW")[0]) for pred, target in zip(preds, targets)]
     return torch.tensor(scores, dtype=torch.float32).reshape(pred_hdr.shape[:-3])

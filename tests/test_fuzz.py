@@ -26,7 +26,8 @@ import torch
 from hdrlab.errors import HdrlabError
 
 COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrlab.imaging.crf", "hdrlab.imaging.weights",
-                   "hdrlab.imaging.align", "hdrlab.imaging.deghost", "hdrlab.data.scenes", "hdrlab.env")
+                   "hdrlab.imaging.align", "hdrlab.imaging.deghost", "hdrlab.data.scenes", "hdrlab.env",
+                   "hdrlab.evaluate")
 #: Public names that are data containers (dataclasses, named tuples) or classes checked elsewhere, not calls to fuzz.
 CONTAINERS = {"hdrlab.io.Bracket", "hdrlab.imaging.camera.ClippedFraction", "hdrlab.imaging.align.MTBAlignment",
               "hdrlab.data.scenes.SceneInfo", "hdrlab.env.Setup",
@@ -111,7 +112,7 @@ def _files(tmp: Path) -> dict[str, Path]:
 
 
 def _specs(tmp: Path) -> dict[str, Spec]:
-    from hdrlab import env, io, metrics
+    from hdrlab import env, evaluate, io, metrics
     from hdrlab.data import scenes
     from hdrlab.imaging import align, camera, crf, deghost, weights
 
@@ -161,6 +162,9 @@ def _specs(tmp: Path) -> dict[str, Spec]:
                                          {**hdr_pair, "display_peak": _POS_FLOAT, "align_scale": _BOOL}),
         "hdrlab.metrics.cvvdp_jod": Spec(metrics.cvvdp_jod, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
                                          {**hdr_pair, "display": _CHOICE, "align_scale": _BOOL}),
+        "hdrlab.evaluate.score_hdr": Spec(evaluate.score_hdr, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance(),
+                                                                      "perceptual": False},
+                                          {**hdr_pair, "perceptual": {"str": lambda v: "yes", "None": lambda v: None}}),
         # camera
         "hdrlab.imaging.camera.ev_to_time": Spec(camera.ev_to_time, lambda: {"ev": 1.0, "t_ref": 0.5},
                                                  {"ev": {"str": lambda v: "1", "None": lambda v: None,

@@ -279,6 +279,12 @@ class TestCvvdp:
         assert float(metrics.cvvdp_jod(hdr_scene * 4, hdr_scene)) == pytest.approx(10.0, abs=1e-4)
         assert float(metrics.cvvdp_jod(hdr_scene * 4, hdr_scene, align_scale=False)) < 9.9
 
+    def test_a_dark_scene_is_no_units_warning(self, cvvdp_installed, hdr_scene, caplog):
+        dark = hdr_scene.clone()
+        dark[:, 0, 0] = dark.max() * 1e4  # one light source: the rest is shown below 1 cd/m^2
+        metrics.cvvdp_jod(dark, dark)
+        assert not [r for r in caplog.records if "absolute photometric units" in r.getMessage()]
+
     def test_one_score_per_image(self, cvvdp_installed, hdr_scene):
         batch = torch.stack([hdr_scene, hdr_scene * 1.5])
         assert metrics.cvvdp_jod(batch, batch).shape == (2,)
