@@ -8,9 +8,10 @@ Two ways to turn an exposure bracket into one image:
   codes. The result is linear, scene-referred and unbounded (an HDR image).
 * :func:`merge_debevec_differentiable` is the same merge as a layer a network
   can be trained through: its forward output is :func:`merge_debevec`'s, and
-  its backward pass reads ``g`` and the weight as piecewise-linear functions of
-  the pixel value (Kim, Lee & Kang 2021). :func:`synthesize_hdr` adds the
-  Debevec response solve per stack (no gradient through the solve).
+  its backward pass differentiates ``g`` by the left difference at the pixel's
+  code, ``g(z) - g(z - 1)``, with the weights held constant (Kim, Lee & Kang
+  2021, Eq. 3). :func:`synthesize_hdr` adds the Debevec response solve per
+  stack (no gradient through the solve).
 * :func:`mertens_fusion` skips radiance: it blends the LDR frames directly with
   per-pixel weights (contrast, saturation, well-exposedness) in a Laplacian
   pyramid. The result is a display-referred LDR image in [0, 1].
@@ -56,7 +57,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from hdrlab.errors import DTypeError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
 from hdrlab.imaging.crf import (
     BIT_DEPTHS,
     _check_layout,
@@ -72,8 +73,14 @@ from hdrlab.imaging.tonemap import REC709_LUMA
 from hdrlab.imaging.weights import weight_lut
 from hdrlab.validate import check_exposure_times, check_nonnegative, check_tensor
 
-__all__ = ["merge_debevec", "piecewise_linear_lookup", "merge_debevec_differentiable", "synthesize_hdr",
-           "mertens_fusion"]
+__all__ = ["merge_debevec", "LOOKUP_BACKWARDS", "piecewise_linear_lookup", "merge_debevec_differentiable",
+           "synthesize_hdr", "mertens_fusion"]
+
+#: Backward rules of the differentiable lookup and merge. ``"left_difference"`` (Kim, Lee & Kang 2021, Eq. 3; the
+#: reference code's LUT[k] - LUT[k-1]): the slope ``g(z) - g(z - 1)`` ending at the pixel's code ``z``, weights held
+#: constant. ``"piecewise_linear"`` (hdrlab's earlier layer): the slope of the segment ``[k, k + 1]`` holding ``x``,
+#: with the weight differentiated the same way.
+LOOKUP_BACKWARDS = ("left_difference", "piecewise_linear")
 
 _BLOCK_CODES = 1 << 19  # codes per chunk on the CPU: ~8 MB of temporaries per worker, few ops per pixel
 _LOG_FLOAT32_MAX = math.log(torch.finfo(torch.float32).max)  # ~88.7: exp() of more is inf
@@ -374,23 +381,30 @@ def merge_debevec(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *, 
 # --- the differentiable merge layer (Kim, Lee & Kang 2021) ----------------------------------------
 
 
+def _segment_end(x: torch.Tensor, codes: torch.Tensor, levels: int, backward: str) -> torch.Tensor:
+    """The upper code ``k`` of the segment ``[k - 1, k]`` whose slope is the backward at ``x`` (int64)."""
+    if backward == "left_difference":
+        return codes.clamp(1, levels - 1)  # the slope ending at the code; code 0 has none: the first segment
+    return (x * (levels - 1)).floor().long().clamp_(0, levels - 2) + 1  # the segment holding x
+
+
 class _PiecewiseLinearLookup(torch.autograd.Function):
-    """``table[code(x)]`` forward; backward: the slope of the table between the codes around ``x``."""
+    """``table[code(x)]`` forward; backward: the slope of the table over one segment (see :data:`LOOKUP_BACKWARDS`)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, table: torch.Tensor, backward: str) -> torch.Tensor:  # noqa: D102
         levels = table.shape[-1]
         table = table.expand(*x.shape[:-1], levels)
-        position = x * (levels - 1)
-        low = position.floor().long().clamp_(0, levels - 2)  # the segment [low, low + 1] that holds x
-        ctx.save_for_backward(table.gather(-1, low + 1) - table.gather(-1, low))
+        codes = _codes(x, levels).long()
+        end = _segment_end(x, codes, levels, backward)
+        ctx.save_for_backward(table.gather(-1, end) - table.gather(-1, end - 1))
         ctx.levels = levels
-        return table.gather(-1, _codes(x, levels).long())
+        return table.gather(-1, codes)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
         (step,) = ctx.saved_tensors
-        return grad * step * (ctx.levels - 1), None
+        return grad * step * (ctx.levels - 1), None, None
 
 
 def _check_table(table: object, levels_from: str) -> torch.Tensor:
@@ -406,21 +420,38 @@ def _check_table(table: object, levels_from: str) -> torch.Tensor:
     return table
 
 
-def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+def _check_backward(backward: object) -> str:
+    if backward not in LOOKUP_BACKWARDS:
+        raise ChoiceError(describe(f"backward in {LOOKUP_BACKWARDS}", repr(backward),
+                                   "Use 'left_difference' (Kim et al.'s Eq. 3, the default)."))
+    return str(backward)
+
+
+def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor, *, backward: str = "left_difference") -> torch.Tensor:
     """Look up LDR values in a per-code table, with a gradient: the lookup of Kim et al.'s HDR layer.
 
     Forward: ``table[..., z]`` with the code ``z = floor(x * (L - 1) + 0.5)``
     (as :func:`merge_debevec` quantises), so the output is exactly the table's
-    entry. Backward: ``d out / d x = (table[k + 1] - table[k]) * (L - 1)`` with
-    ``k = floor(x * (L - 1))`` (clamped to ``L - 2``): the slope of the line
-    between the neighbouring code values around ``x``, i.e. the derivative of
-    the table read as a piecewise-linear function. The table gets no gradient.
+    entry. Backward: ``d out / d x = (table[k] - table[k - 1]) * (L - 1)``, the
+    slope of the table read as a piecewise-linear function over one segment
+    ``[k - 1, k]``, per unit of ``x`` (hence ``L - 1``; the reference code's
+    slope is per code, 255 times smaller). Which segment (:data:`LOOKUP_BACKWARDS`):
+
+    * ``"left_difference"`` (Kim, Lee & Kang, Eq. 3): ``k = z``, the segment
+      ending at the code the forward reads (``k = 1`` for code 0, which has no
+      left neighbour);
+    * ``"piecewise_linear"``: ``k = floor(x * (L - 1)) + 1`` (at most ``L - 1``),
+      the segment holding ``x``: the exact derivative of the linear interpolant
+      (from the right at a code).
+
+    The table gets no gradient.
 
     Args:
         x: ``(..., P)`` float values in [0, 1] (may require grad).
         table: ``(..., L)`` per-code values, ``L >= 2``, its leading dims
             broadcastable to ``x``'s (e.g. ``(3, 1, 1, L)`` per colour channel
             against ``(N, 3, H, P)``); no ``requires_grad``.
+        backward: a name in :data:`LOOKUP_BACKWARDS`.
 
     Returns:
         ``(..., P)`` looked-up values, ``x``'s shape and the table's dtype.
@@ -428,26 +459,31 @@ def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor) -> torch.Tenso
     Raises:
         DTypeError: non-float inputs. RangeError: ``x`` outside [0, 1] or NaN.
         ShapeError: a table with fewer than 2 entries or not broadcastable.
-        ValueError: a table that requires grad.
+        ValueError: a table that requires grad. ChoiceError: an unknown ``backward``.
 
     Example:
-        >>> x = torch.tensor([0.25, 0.5], requires_grad=True)
+        >>> x = torch.tensor([0.25, 0.5, 0.75], requires_grad=True)
         >>> table = torch.tensor([0.0, 1.0, 4.0])  # codes 0, 1, 2 (L = 3)
         >>> y = piecewise_linear_lookup(x, table)
         >>> y.sum().backward()
-        >>> y.tolist(), x.grad.tolist()  # 0.25 -> code 1 (half up); slopes 2 * 1 and 2 * 3
-        ([1.0, 1.0], [2.0, 6.0])
+        >>> y.tolist(), x.grad.tolist()  # codes 1, 1, 2 (half up); slopes 2 * (1 - 0), 2 * (1 - 0), 2 * (4 - 1)
+        ([1.0, 1.0, 4.0], [2.0, 2.0, 6.0])
+        >>> x.grad = None
+        >>> piecewise_linear_lookup(x, table, backward="piecewise_linear").sum().backward()
+        >>> x.grad.tolist()  # the segments holding x: [0, 1], [1, 2], [1, 2]
+        [2.0, 6.0, 6.0]
 
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     _check_unit_values(x)
     table = _check_table(table, "lookup table")
+    backward = _check_backward(backward)
     try:
         torch.broadcast_shapes(table.shape[:-1], x.shape[:-1])
     except RuntimeError as err:
         raise ShapeError(describe("a table whose leading dims broadcast to x's", f"table {tuple(table.shape)}, "
                                   f"x {tuple(x.shape)}", "Give the table singleton dims where x has more.")) from err
-    return _PiecewiseLinearLookup.apply(x, table.to(x.dtype))
+    return _PiecewiseLinearLookup.apply(x, table.to(x.dtype), backward)
 
 
 def _check_unit_values(x: object) -> None:
@@ -474,19 +510,25 @@ def _check_responses(g: object, batch: int, log_t: torch.Tensor) -> torch.Tensor
 
 
 def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: torch.Tensor, *,
-                                 weight: str = "hat") -> torch.Tensor:
+                                 weight: str = "hat", backward: str = "left_difference") -> torch.Tensor:
     """The Debevec-Malik merge as a layer: :func:`merge_debevec`'s output, with a gradient to every stack pixel.
 
     Per pixel and channel ``ln E = sum_j w(z_j) (g(z_j) - ln t_j) / sum_j w(z_j)``,
     where ``g(z_j)`` and ``w(z_j)`` are read with :func:`piecewise_linear_lookup`:
     the forward pass sees the quantised codes (so the output equals
-    :func:`merge_debevec`'s, bit for bit on the CPU in float32), and the backward
-    pass sees ``g`` and ``w`` as piecewise-linear functions of the pixel value,
-    the slope between neighbouring codes (Kim, Lee & Kang 2021). The gradient is
-    thus the exact derivative of the merge with ``g`` and ``w`` interpolated
-    linearly between codes, taken at the pixel's code (from the right); the
-    forward is a step function, so finite differences of the forward alone
-    are 0 within a code and do not check it.
+    :func:`merge_debevec`'s, bit for bit on the CPU in float32). The backward
+    pass (:data:`LOOKUP_BACKWARDS`):
+
+    * ``"left_difference"`` (Kim, Lee & Kang 2021, Eq. 3): the weights are
+      constants and ``g`` is differentiated by the left difference at the code,
+      ``d ln E / d x_j = w(z_j) (g(z_j) - g(z_j - 1)) (L - 1) / sum_k w(z_k)``;
+    * ``"piecewise_linear"``: ``g`` and ``w`` both read as piecewise-linear
+      functions of the pixel value, so the gradient is the exact derivative of
+      the merge with ``g`` and ``w`` interpolated linearly between codes, taken
+      at the pixel's code (from the right).
+
+    The forward is a step function, so finite differences of the forward alone
+    are 0 within a code and do not check either rule.
 
     Pixels with zero total weight (clipped in every frame) take
     :func:`merge_debevec`'s bounds and get no gradient: no frame saw them.
@@ -500,6 +542,7 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
         g: ``(3, 2**bits)`` shared or ``(B, 3, 2**bits)`` per stack, ``ln(E t)``
             per code, finite, no ``requires_grad``.
         weight: a name in :data:`hdrlab.imaging.weights.WEIGHTS`.
+        backward: a name in :data:`LOOKUP_BACKWARDS` (default: the paper's Eq. 3).
 
     Returns:
         ``(3, H, W)`` or ``(B, 3, H, W)`` radiance ``>= 0`` in the stack's dtype.
@@ -507,7 +550,7 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
     Raises:
         DTypeError, ShapeError, ExposureError, RangeError, ChoiceError: as
         :func:`merge_debevec`; ShapeError also for a per-stack ``g`` whose batch
-        differs; ValueError for a ``g`` that requires grad.
+        differs; ValueError for a ``g`` that requires grad; ChoiceError for an unknown ``backward``.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -529,14 +572,16 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     n = _check_stack(stack, times)
+    backward = _check_backward(backward)
     height, width = stack.shape[-2:]
     planes = stack.reshape(-1, n, 3, height * width)
     batch = planes.shape[0]
     log_t = times.detach().to(stack.device, stack.dtype).log().reshape(-1, n).expand(batch, n)
     g = _check_responses(g, batch, log_t.float()).to(stack.device, stack.dtype)
     w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device, stack.dtype)
-    g_z = piecewise_linear_lookup(planes, g.unsqueeze(1))  # (B, N, 3, P)
-    w_z = piecewise_linear_lookup(planes, w_lut)
+    g_z = piecewise_linear_lookup(planes, g.unsqueeze(1), backward=backward)  # (B, N, 3, P)
+    constant_weights = backward == "left_difference"  # Eq. 3: no gradient through w
+    w_z = piecewise_linear_lookup(planes.detach() if constant_weights else planes, w_lut, backward=backward)
     votes = _sum_frames(w_z * (g_z - log_t.view(batch, n, 1, 1)), 1)
     weights = _sum_frames(w_z, 1)
     clipped = weights == 0
@@ -559,7 +604,7 @@ def _clipped_bounds(planes: torch.Tensor, g: torch.Tensor, log_t: torch.Tensor, 
 
 
 def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor | None = None,
-                   weight: str = "hat", seed: int = 0) -> torch.Tensor:
+                   weight: str = "hat", seed: int = 0, backward: str = "left_difference") -> torch.Tensor:
     """Kim et al.'s HDR synthesis layer: the Debevec response solve per stack, then the differentiable merge.
 
     With ``g=None`` each stack's inverse response is recovered with
@@ -576,6 +621,7 @@ def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor 
         g: None (solve per stack) or a fixed ``(3, 256)`` / ``(B, 3, 256)`` inverse response.
         weight: the merge's weight (the solve uses Debevec's hat).
         seed: seeds each solve's pixel sampling (reproducible).
+        backward: the merge's backward rule, a name in :data:`LOOKUP_BACKWARDS` (default: the paper's Eq. 3).
 
     Returns:
         ``(3, H, W)`` or ``(B, 3, H, W)`` radiance ``>= 0``, up to each solve's anchor ``g(128) = 0``.
@@ -594,6 +640,7 @@ def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor 
 
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
+    _check_backward(backward)
     if g is None:
         n = _check_stack(stack, times)
         frames = stack.detach().reshape(-1, n, *stack.shape[-3:])
@@ -601,7 +648,7 @@ def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor 
         g = torch.stack([recover_debevec(frames[b], per_stack[b], generator=torch.Generator().manual_seed(seed))
                          for b in range(frames.shape[0])])
         g = g[0] if stack.dim() == 4 else g
-    return merge_debevec_differentiable(stack, times, g, weight=weight)
+    return merge_debevec_differentiable(stack, times, g, weight=weight, backward=backward)
 
 
 # --- Mertens exposure fusion ---------------------------------------------------------------------
