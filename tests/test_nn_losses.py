@@ -110,8 +110,33 @@ class TestPerceptual:
 
     def test_function_gradcheck(self):
         target = {"a": rand64(1, 2, 2, 2, seed=1).detach(), "b": rand64(1, 3, 1, 1, seed=2).detach()}
-        assert gradcheck(lambda a, b: losses.perceptual_loss({"a": a, "b": b}, target, [1.0, 0.3]),
-                         (rand64(1, 2, 2, 2), rand64(1, 3, 1, 1, seed=3)))
+        for reduction in losses.PERCEPTUAL_REDUCTIONS:
+            assert gradcheck(lambda a, b: losses.perceptual_loss({"a": a, "b": b}, target, [1.0, 0.3], reduction),
+                             (rand64(1, 2, 2, 2), rand64(1, 3, 1, 1, seed=3)))
+
+    def test_channel_sum_known_value(self):
+        # layer a: 4 channels at |diff| 0.5 -> 2.0 per image; layer b: 8 channels at 3 -> 24; weights 1 and 0.5
+        pred = {"a": torch.zeros(2, 4, 2, 2), "b": torch.zeros(2, 8, 1, 1)}
+        target = {"a": torch.full((2, 4, 2, 2), 0.5), "b": torch.full((2, 8, 1, 1), -3.0)}
+        assert float(losses.perceptual_loss(pred, target, [1.0, 0.5], "channel_sum")) == pytest.approx(14.0)
+
+    def test_channel_sum_is_piqs_content_loss_reduction(self):
+        # piq's ContentLoss: per image, |diff| averaged over H, W and summed over channels; then the batch mean
+        generator = torch.Generator().manual_seed(5)
+        pred = {k: torch.rand(3, c, h, h, generator=generator) for k, c, h in (("a", 5, 4), ("b", 7, 2))}
+        target = {k: torch.rand(v.shape, generator=generator) for k, v in pred.items()}
+        piq = sum(w * (pred[k] - target[k]).abs().mean(dim=(2, 3)).sum(dim=1).mean()
+                  for k, w in (("a", 1.0), ("b", 0.25)))
+        ours = losses.perceptual_loss(pred, target, [1.0, 0.25], "channel_sum")
+        assert float(ours) == pytest.approx(float(piq), rel=1e-6)
+        assert float(losses.perceptual_loss(pred, target, [1.0, 0.25])) < float(ours) / 4  # "mean" is not it
+
+    def test_module_reduction_equals_the_function(self):
+        loss = losses.PerceptualLoss(layers=("pool1", "pool2"), pretrained=False, reduction="channel_sum")
+        x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+        expected = losses.perceptual_loss(loss.vgg(x), loss.vgg(y), reduction="channel_sum")
+        assert float(loss(x, y)) == pytest.approx(float(expected), rel=1e-6)
+        assert losses.PerceptualLoss(layers=("pool1",), pretrained=False).reduction == "mean"
 
     def test_module_known_value(self):
         # conv1_1 set to copy the three (ImageNet-normalised) input channels, the other 61 channels zero
@@ -147,6 +172,10 @@ class TestPerceptual:
             loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 4))
         with pytest.raises(RangeError):
             loss(torch.rand(1, 3, 8, 8) + 1, torch.rand(1, 3, 8, 8))
+        with pytest.raises(ChoiceError, match="channel_sum"):
+            losses.PerceptualLoss(layers=("pool1",), pretrained=False, reduction="sum")
+        with pytest.raises(ChoiceError, match="reduction"):
+            losses.perceptual_loss({"a": torch.zeros(1, 2)}, {"a": torch.zeros(1, 2)}, reduction="none")
 
 
 class TestTotalVariation:
@@ -241,15 +270,35 @@ class TestHistogramLoss:
         assert float(losses.histogram_loss(shuffled, x)) == pytest.approx(0.0, abs=1e-6)
         assert float(losses.histogram_loss(x.repeat(1, 1, 2, 1), x)) == pytest.approx(0.0, abs=1e-6)
 
-    def test_gradcheck(self):
+    @pytest.mark.parametrize("distance", ["emd", "l1"])
+    def test_gradcheck(self, distance):
         target = rand64(1, 2, 3, 3, seed=1).detach()
-        assert gradcheck(lambda p: losses.histogram_loss(p, target, bins=6), (rand64(1, 2, 3, 3),))
+        assert gradcheck(lambda p: losses.histogram_loss(p, target, bins=6, distance=distance), (rand64(1, 2, 3, 3),))
+
+    def test_l1_is_the_l1_between_hard_histograms_for_a_small_bandwidth(self):
+        bins = 16
+        centres = (torch.arange(bins) + 0.5) / bins
+        generator = torch.Generator().manual_seed(2)
+        a, b = (centres[torch.randint(0, bins, (3, 5, 7), generator=generator)] for _ in range(2))
+        hard = [torch.stack([torch.histc(c, bins, 0.0, 1.0) for c in x]) / 35 for x in (a, b)]
+        want = (hard[0] - hard[1]).abs().sum(-1).mean()
+        got = losses.histogram_loss(a, b, bins, bandwidth=1e-3, distance="l1")
+        assert float(want) > 0.1 and float(got) == pytest.approx(float(want), abs=1e-5)
+
+    def test_l1_does_not_see_how_far_values_move_but_emd_does(self):
+        a, near, far = (torch.full((3, 4, 4), (k + 0.5) / 64) for k in (16, 24, 48))
+        l1 = [float(losses.histogram_loss(a, other, distance="l1")) for other in (near, far)]
+        emd = [float(losses.histogram_loss(a, other)) for other in (near, far)]
+        assert l1 == pytest.approx([2.0, 2.0], abs=1e-4) and float(losses.histogram_loss(a, a, distance="l1")) == 0.0
+        assert emd == pytest.approx([8 / 64, 32 / 64], abs=1e-5)
 
     def test_errors(self):
         with pytest.raises(ShapeError, match=r"\(\*, C\)"):
             losses.histogram_loss(torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4))
         with pytest.raises(RangeError):
             losses.histogram_loss(torch.rand(3, 4, 4), torch.rand(3, 4, 4), bins=0)
+        with pytest.raises(ChoiceError, match="Expected distance in"):
+            losses.histogram_loss(torch.rand(3, 4, 4), torch.rand(3, 4, 4), distance="wasserstein")
 
 
 class TestSobelAndEdge:

@@ -32,8 +32,10 @@ from hdrlab.nn.features import VGG19Features
 from hdrlab.validate import check_nonnegative, check_positive, check_tensor
 
 __all__ = [
-    "l1_loss", "cosine_loss", "expandnet_loss", "perceptual_loss", "PerceptualLoss", "total_variation",
-    "mu_law_loss", "soft_histogram", "histogram_loss", "sobel_edges", "edge_loss", "contextual_bilateral_loss",
+    "l1_loss", "cosine_loss", "expandnet_loss", "perceptual_loss", "PerceptualLoss", "PERCEPTUAL_REDUCTIONS",
+    "total_variation",
+    "mu_law_loss", "soft_histogram", "HISTOGRAM_DISTANCES", "histogram_loss",
+    "sobel_edges", "edge_loss", "contextual_bilateral_loss",
     "CoBiLoss", "COBI_MAX_POSITIONS",
 ]
 
@@ -200,17 +202,30 @@ def _check_feature_dicts(pred: Mapping[str, torch.Tensor], target: Mapping[str, 
                                   "Pass the outputs of one VGG19Features for prediction and target."))
 
 
+#: Reductions of :func:`perceptual_loss`: ``"mean"`` over every element of a layer, or ``"channel_sum"``
+#: (piq's ``ContentLoss``, which the multi-exposure generation reference trains with): the spatial mean of
+#: each channel, summed over channels, averaged over the batch, i.e. ``C_l`` times ``"mean"``.
+PERCEPTUAL_REDUCTIONS = ("mean", "channel_sum")
+
+
 def perceptual_loss(
     pred_features: Mapping[str, torch.Tensor],
     target_features: Mapping[str, torch.Tensor],
     weights: Sequence[float] | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     """``sum_l w_l mean |phi_l(pred) - phi_l(target)|`` over named feature maps (e.g. from VGG19Features).
+
+    With ``reduction="channel_sum"`` each layer's term is summed over its ``C_l``
+    channels instead of averaged (``sum_l w_l C_l mean |...|`` for features of
+    shape ``(B, C_l, H_l, W_l)``), as piq's ``ContentLoss`` reduces: on VGG19
+    ``pool1``-``pool3`` (64, 128, 256 channels) that is ~100x the ``"mean"`` value.
 
     Args:
         pred_features: ``{layer: (*, C_l, H_l, W_l)}``.
         target_features: the same layers and shapes.
         weights: one weight >= 0 per layer (default 1 each).
+        reduction: a name in :data:`PERCEPTUAL_REDUCTIONS`.
 
     Returns:
         0-dim tensor.
@@ -218,11 +233,13 @@ def perceptual_loss(
     Raises:
         ShapeError: different layers or shapes, or wrong number of weights.
         DTypeError, RangeError: see :func:`l1_loss`.
+        ChoiceError: unknown ``reduction``.
 
     Example:
         >>> f = {"a": torch.zeros(1, 2, 2, 2), "b": torch.zeros(1, 4, 1, 1)}
-        >>> float(perceptual_loss(f, {"a": torch.ones(1, 2, 2, 2), "b": torch.full((1, 4, 1, 1), 2.0)}, [1.0, 0.5]))
-        2.0
+        >>> g = {"a": torch.ones(1, 2, 2, 2), "b": torch.full((1, 4, 1, 1), 2.0)}
+        >>> float(perceptual_loss(f, g, [1.0, 0.5])), float(perceptual_loss(f, g, [1.0, 0.5], "channel_sum"))
+        (2.0, 6.0)
 
     References:
         Johnson, Alahi, Fei-Fei, "Perceptual losses for real-time style
@@ -232,28 +249,38 @@ def perceptual_loss(
     """
     _check_feature_dicts(pred_features, target_features)
     layer_weights = _layer_weights(list(pred_features), weights)
+    _check_perceptual_reduction(reduction)
     losses = [w * l1_loss(pred_features[name], target_features[name])
+              * (pred_features[name].shape[-3] if reduction == "channel_sum" else 1)
               for name, w in zip(pred_features, layer_weights)]
     return torch.stack(losses).sum()
+
+
+def _check_perceptual_reduction(reduction: object) -> None:
+    if reduction not in PERCEPTUAL_REDUCTIONS:
+        raise ChoiceError(describe(f"reduction in {PERCEPTUAL_REDUCTIONS}", repr(reduction),
+                                   "Use 'channel_sum' to match piq's ContentLoss, 'mean' to average every element."))
 
 
 class PerceptualLoss(nn.Module):
     """L1 distance between VGG19 features of two display images (:func:`perceptual_loss` on :class:`VGG19Features`).
 
     The multi-exposure generation reference uses ``pool1``-``pool3`` with
-    weight 0.1 in its total loss. Offline, ``pretrained="auto"`` falls back to
+    weight 0.1 in its total loss, reduced as piq's ``ContentLoss`` does
+    (``reduction="channel_sum"``). Offline, ``pretrained="auto"`` falls back to
     random VGG features (and says so); see :class:`~hdrlab.nn.features.VGG19Features`.
 
     Args:
         layers: VGG19 layer names (:data:`~hdrlab.nn.features.VGG19_LAYERS`).
         weights: one weight >= 0 per layer (default 1 each).
         pretrained: True, False or ``"auto"``.
+        reduction: a name in :data:`PERCEPTUAL_REDUCTIONS` (see :func:`perceptual_loss`).
 
     Attributes:
         vgg: the frozen feature extractor.
 
     Raises:
-        ChoiceError: unknown layer or ``pretrained``.
+        ChoiceError: unknown layer, ``pretrained`` or ``reduction``.
         ShapeError: wrong number of weights.
         MissingWeightsError: ``pretrained=True`` offline.
 
@@ -274,10 +301,13 @@ class PerceptualLoss(nn.Module):
         layers: Sequence[str] = ("pool1", "pool2", "pool3"),
         weights: Sequence[float] | None = None,
         pretrained: bool | str = "auto",
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
+        _check_perceptual_reduction(reduction)
         self.vgg = VGG19Features(layers, pretrained=pretrained)
         self.weights = _layer_weights(self.vgg.layers, weights)
+        self.reduction = reduction
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss between ``(*, 3, H, W)`` display images in [0, 1] of the same shape; a 0-dim tensor.
@@ -286,7 +316,7 @@ class PerceptualLoss(nn.Module):
             ShapeError: shapes differ or are too small; RangeError: values outside [0, 1].
         """
         _check_pair(pred, target, min_dim=3)
-        return perceptual_loss(self.vgg(pred), self.vgg(target), self.weights)
+        return perceptual_loss(self.vgg(pred), self.vgg(target), self.weights, self.reduction)
 
 
 def total_variation(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -428,39 +458,60 @@ def soft_histogram(
     return (below[..., :-1] - below[..., 1:]).mean(dim=-2)
 
 
+#: Distances of :func:`histogram_loss`: ``"emd"`` (hdrlab's: 1-D earth mover's distance, L1 between the CDFs) and
+#: ``"l1"`` (Kim, Lee & Kang 2021: L1 between the histograms themselves).
+HISTOGRAM_DISTANCES = ("emd", "l1")
+
+
 def histogram_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
     bins: int = 64,
     value_range: tuple[float, float] = (0.0, 1.0),
     bandwidth: float | None = None,
+    *,
+    distance: str = "emd",
 ) -> torch.Tensor:
-    """1-D earth mover's (Wasserstein-1) distance between soft histograms, per channel, averaged.
+    """A distance between the soft histograms of two images, per channel, averaged over channels.
 
-    ``sum_k |CDF_pred(k) - CDF_target(k)| * bin_width`` with the CDFs the
-    cumulative sums of :func:`soft_histogram`: for two constant images at
-    values ``a`` and ``b`` it is ``|a - b|``, so it measures how far values
-    must move, not only whether bins differ (unlike an L1 between histograms).
+    ``distance`` (:data:`HISTOGRAM_DISTANCES`):
+
+    * ``"emd"``: the 1-D earth mover's (Wasserstein-1) distance,
+      ``sum_k |CDF_pred(k) - CDF_target(k)| * bin_width`` with the CDFs the
+      cumulative sums of :func:`soft_histogram`: for two constant images at
+      values ``a`` and ``b`` it is ``|a - b|``, so it measures how far values
+      must move, not only whether bins differ. In value units.
+    * ``"l1"``: ``sum_k |h_pred(k) - h_target(k)|`` of the histograms (fractions
+      of the pixels), in [0, 2]: the histogram loss of Kim, Lee & Kang (AAAI 2021).
+      Two images with no bin in common score 2 however far apart their values are.
+      (Their reference code takes the mean, not the sum, over 256 bins of
+      pixel counts / 255 and weighs it 0.01; the paper weighs its L1 0.1.)
+
     The images may differ in size; their leading dims ``(*, C)`` must match.
 
     Args:
         pred: ``(*, C, H, W)``.
         target: ``(*, C, H', W')``.
         bins, value_range, bandwidth: see :func:`soft_histogram`.
+        distance: a name in :data:`HISTOGRAM_DISTANCES`.
 
     Returns:
-        0-dim tensor, in value units.
+        0-dim tensor.
 
     Raises:
         ShapeError: leading dims differ. RangeError, DTypeError: see :func:`soft_histogram`.
+        ChoiceError: unknown ``distance``.
 
     Example:
         >>> a, b = torch.full((3, 4, 4), 16.5 / 64), torch.full((3, 4, 4), 48.5 / 64)  # bin centres
-        >>> round(float(histogram_loss(a, b)), 4)
-        0.5
+        >>> round(float(histogram_loss(a, b)), 4), round(float(histogram_loss(a, b, distance="l1")), 4)
+        (0.5, 2.0)
 
-    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    Taught in: notebooks/03_multi_exposure_generation.ipynb, notebooks/04_differentiable_recursion.ipynb
     """
+    if distance not in HISTOGRAM_DISTANCES:
+        raise ChoiceError(describe(f"distance in {HISTOGRAM_DISTANCES}", repr(distance),
+                                   "Use 'emd' (hdrlab's default) or 'l1' (Kim et al.'s)."))
     _check_values(pred, "prediction", min_dim=3)
     _check_values(target, "target", min_dim=3)
     if pred.shape[:-2] != target.shape[:-2]:
@@ -468,6 +519,8 @@ def histogram_loss(
                                   f"prediction {tuple(pred.shape[:-2])}", "Compare images of the same batch and channels."))
     hist_pred = soft_histogram(pred, bins, value_range, bandwidth)
     hist_target = soft_histogram(target, bins, value_range, bandwidth)
+    if distance == "l1":
+        return (hist_pred - hist_target).abs().sum(-1).mean()
     _, width, _ = _histogram_settings(bins, value_range, bandwidth)
     return ((hist_pred.cumsum(-1) - hist_target.cumsum(-1)).abs().sum(-1) * width).mean()
 
