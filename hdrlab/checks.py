@@ -132,7 +132,7 @@ def summary(chapter: str) -> int:
         ...     _ = check_lookup_slope(lambda x, table: None), check_soft_histogram(lambda x, bins, s: None)
         >>> summary("04")  # doctest: +ELLIPSIS
         Exercises of chapter 04 (latest check in this session):
-          1. lookup_slope       FAIL: piecewise-linear backward: ...
+          1. lookup_slope       FAIL: Eq. 3 backward: ...
           2. soft_histogram     FAIL: soft histogram: ...
         0 of 2 exercises pass
         0
@@ -410,18 +410,19 @@ def _same_meta_gradient(model: nn.Module, params: dict, got: dict, want: dict, x
 
 
 def check_metahdr_adaptation(table: dict[str, dict[str, float]]) -> bool:
-    """Check the chapter's key effect in a results table: the PSNR of adaptation beats single shot and the LDR input.
+    """Check the chapter's key effect in a results table: the PSNR of adaptation beats the LDR input.
 
-    Whether single shot (the meta-parameters alone) beats the LDR input depends on the
-    seed at ``quick`` scale (``benchmarks/effects.py``), so it is not graded.
+    Adaptation beating single shot (the meta-parameters alone) is not graded: with the
+    quick settings chosen on the validation scenes its margin is positive but within
+    twice its spread over seeds (``benchmarks/effects.py``); the notebook shows it.
     """
-    what = "on held-out tasks, mean PSNR of adaptation > single shot (meta-parameters) and > LDR input"
+    what = "on held-out tasks, mean PSNR of adaptation > LDR input"
     try:
-        adapted, single, ldr = (float(table[row]["psnr"]) for row in ("adapted", "single_shot", "ldr"))
+        adapted, ldr = (float(table[row]["psnr"]) for row in ("adapted", "ldr"))
     except (KeyError, TypeError, ValueError) as err:
-        return _report(False, what, f"the table needs rows adapted, single_shot, ldr with a 'psnr' entry ({err!r})")
-    if not (adapted > single and adapted > ldr):
-        return _report(False, what, f"got adapted {adapted:.2f}, single shot {single:.2f}, LDR {ldr:.2f} dB")
+        return _report(False, what, f"the table needs rows adapted and ldr with a 'psnr' entry ({err!r})")
+    if not adapted > ldr:
+        return _report(False, what, f"got adapted {adapted:.2f}, LDR {ldr:.2f} dB")
     return _report(True, what, "")
 
 
@@ -512,35 +513,42 @@ def check_multiexposure_effect(scores: dict[str, float]) -> bool:
 
 
 def _lookup_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, table)`` pairs: a 4-entry table at the codes, inside segments and at 0 and 1; a 256-entry log curve."""
+    """``(x, table)`` pairs: a 4-entry table at the codes, between them and at 0 and 1; a 256-entry log curve.
+
+    No ``x (L - 1)`` lies exactly halfway between two codes with an even lower one, so
+    rounding half up (the merge's) and half to even (``torch.round``) give the same codes.
+    """
     generator = torch.Generator().manual_seed(11)
     small = torch.tensor([0.0, 1.0, 4.0, 9.0])
-    at_codes = torch.tensor([0.0, 1 / 3, 2 / 3, 1.0, 0.1, 0.5, 0.9])
+    at_codes = torch.tensor([0.0, 1 / 3, 2 / 3, 1.0, 0.1, 0.45, 0.5, 0.9])
     curve = torch.linspace(0.002, 1.0, 256).log()
     return [(at_codes, small), (torch.rand(64, generator=generator), curve)]
 
 
 @_exercise("04", piecewise_linear_lookup)
 def check_lookup_slope(student: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
-    """Check ``student(x, table) -> slope`` against the backward of :func:`hdrlab.imaging.merge.piecewise_linear_lookup`.
+    """Check ``student(x, table) -> slope`` against Kim, Lee & Kang's Eq. 3, the backward of the HDR layer's lookup.
 
-    ``x`` is ``(P,)`` in [0, 1], ``table`` ``(L,)``; the slope is ``d table(x) / d x``
-    of the table read as a piecewise-linear function of ``x``.
+    ``x`` is ``(P,)`` in [0, 1], ``table`` ``(L,)``; the slope is the left difference
+    ``(table[z] - table[z - 1]) (L - 1)`` at the code ``z = round(x (L - 1))`` the
+    forward reads (``z = 1`` for code 0): the default backward of
+    :func:`hdrlab.imaging.merge.piecewise_linear_lookup`. The segment holding ``x``
+    (``backward="piecewise_linear"``) fails.
     """
-    what = "piecewise-linear backward: (table[k + 1] - table[k]) * (L - 1), k = floor(x (L - 1)) clamped to L - 2"
+    what = "Eq. 3 backward: (table[z] - table[z - 1]) * (L - 1) at the code z = round(x (L - 1)), z >= 1"
     for x, table in _lookup_cases():
         got, problem = _call(student, x.clone(), table.clone())
         if problem:
             return _report(False, what, problem)
         leaf = x.clone().requires_grad_(True)
-        piecewise_linear_lookup(leaf, table).sum().backward()
+        piecewise_linear_lookup(leaf, table, backward="left_difference").sum().backward()
         if not isinstance(got, torch.Tensor) or got.shape != x.shape:
             return _report(False, what, f"expected a tensor of shape {tuple(x.shape)}, one slope per value")
         if not torch.allclose(got.float(), leaf.grad, rtol=1e-4, atol=1e-4):
             worst = int((got.float() - leaf.grad).abs().argmax())
             return _report(False, what, f"L={table.shape[0]}, x={float(x[worst]):.4f}: got {float(got[worst]):.4f}, "
-                                        f"expected {float(leaf.grad[worst]):.4f}; at a code use the segment to its "
-                                        "right, and the last segment at x = 1")
+                                        f"expected {float(leaf.grad[worst]):.4f}; take the code the forward reads "
+                                        "and the difference to its left (at code 0: z = 1)")
     return _report(True, what, "")
 
 

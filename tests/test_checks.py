@@ -141,8 +141,10 @@ class TestChapterTwoCheckers:
         row = lambda v: {"psnr": v}  # noqa: E731
         assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(18), "ldr": row(15)})
         assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(14), "ldr": row(15)})
-        assert not checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
+        # adaptation below single shot passes: only adaptation over the LDR is graded
+        assert checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
         assert not checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(16), "ldr": row(18)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(17), "ldr": row(17)})
         assert not checks.check_metahdr_adaptation({"adapted": row(20)})
         assert capsys.readouterr().out.count("FAIL") == 3
 
@@ -202,20 +204,31 @@ class TestChapterThreeCheckers:
 
 class TestChapterFourCheckers:
     @staticmethod
-    def slope(x, table, rounding=torch.floor, top=2):
+    def slope(x, table, rounding=lambda v: torch.floor(v + 0.5), low=1):
+        """Kim et al.'s Eq. 3: the left difference at the code (with the defaults)."""
         levels = table.shape[-1]
-        k = rounding(x * (levels - 1)).long().clamp(0, levels - top)
-        return (table[(k + 1).clamp(max=levels - 1)] - table[k]) * (levels - 1)
+        z = rounding(x * (levels - 1)).long().clamp(low, levels - 1)
+        return (table[z] - table[z - 1]) * (levels - 1)
+
+    @staticmethod
+    def segment_slope(x, table):
+        """hdrlab's earlier rule: the segment holding x (the right one at a code, the last one at x = 1)."""
+        levels = table.shape[-1]
+        k = (x * (levels - 1)).floor().long().clamp(0, levels - 2)
+        return (table[k + 1] - table[k]) * (levels - 1)
 
     def test_lookup_slope(self, capsys):
         assert checks.check_lookup_slope(self.slope)
-        assert capsys.readouterr().out.startswith("PASS: piecewise-linear backward")
-        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, torch.round))  # the nearest code
-        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, top=1))  # x = 1: no segment
+        assert checks.check_lookup_slope(lambda x, table: self.slope(x, table, torch.round))  # no halfway cases
+        assert capsys.readouterr().out.count("PASS: Eq. 3 backward") == 2
+        assert not checks.check_lookup_slope(self.segment_slope)  # the old variant
+        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, torch.floor))  # not the code read
+        assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table, low=0))  # code 0: table[-1]
         assert not checks.check_lookup_slope(lambda x, table: self.slope(x, table)[:-1])
         out = capsys.readouterr().out
-        assert out.count("FAIL: piecewise-linear backward") == 3
-        assert "x=0.5000: got 15.0000, expected 9.0000" in out and "x=1.0000" in out and "one slope per value" in out
+        assert out.count("FAIL: Eq. 3 backward") == 4
+        assert "x=0.3333: got 9.0000, expected 3.0000" in out  # the segment to the right of code 1
+        assert "x=0.0000: got -27.0000, expected 3.0000" in out and "one slope per value" in out
 
     def test_soft_histogram(self, capsys):
         from hdrlab.nn.losses import soft_histogram
