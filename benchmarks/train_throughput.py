@@ -10,25 +10,37 @@ of ``1 + steps`` steps and a run of 1 step, so model construction, the first
 same process, one after another; compare ratios, not absolute numbers, and
 only from a quiet machine.
 
+Then the cost of hdrlab's input validation: the plain variant of each model again
+with every ``check_*`` function of :mod:`hdrlab.validate` and :mod:`hdrlab.nn.blocks`
+replaced by a pass-through (in every hdrlab module that imported it), alternating
+with the checked runs (``--repeats`` pairs, medians). ``validation_overhead`` is
+``1 - checked / unchecked`` images/s, the mean over the models (target <= 0.02).
+
 The last line is machine-readable:
     ratio_best_vs_plain=<geometric mean over the models of best variant / plain> <model>_best=<variant> ...
+    validation_overhead=<fraction> <model>_overhead=<fraction> ...
 
-Usage: python benchmarks/train_throughput.py [--quick] [--size 256] [--batch 4] [--steps 3] [--device auto]
+Usage: python benchmarks/train_throughput.py [--quick] [--size 256] [--batch 4] [--steps 3] [--repeats 5]
+[--device auto]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
+import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import torch
 
-from hdrlab import env, train
+from hdrlab import env, train, validate
 from hdrlab.methods.expandnet import ExpandNet, loss_terms
-from hdrlab.nn import UNet, expandnet_loss
+from hdrlab.nn import UNet, blocks, expandnet_loss
 
 VARIANTS = {"plain": (False, False), "channels_last": (True, False), "amp": (False, True),
             "channels_last+amp": (True, True)}
@@ -79,15 +91,44 @@ def images_per_second(model_name: str, variant: str, data, steps: int, batch: in
     return steps * batch / max(full - warm, 1e-9)
 
 
+@contextlib.contextmanager
+def validation_off() -> Iterator[int]:
+    """Every ``check_*`` of hdrlab.validate and hdrlab.nn.blocks a pass-through, wherever imported; yields how many."""
+    checks = {f for module in (validate, blocks) for name, f in vars(module).items()
+              if name.startswith("check_") and callable(f)}
+    replaced = [(module, name, value) for module_name, module in list(sys.modules.items())
+                if module_name.startswith("hdrlab") and module is not None
+                for name, value in list(vars(module).items()) if callable(value) and value in checks]
+    for module, name, _ in replaced:
+        setattr(module, name, lambda *args, **kwargs: args[0] if args else None)  # checks that return pass it on
+    try:
+        yield len(replaced)
+    finally:
+        for module, name, value in replaced:
+            setattr(module, name, value)
+
+
+def validation_overhead(model_name: str, data, steps: int, batch: int, device: str, repeats: int) -> float:
+    """``1 - checked / unchecked`` images/s of the plain variant (medians of alternating runs)."""
+    checked, unchecked = [], []
+    for _ in range(repeats):
+        checked.append(images_per_second(model_name, "plain", data, steps, batch, device))
+        with validation_off():
+            unchecked.append(images_per_second(model_name, "plain", data, steps, batch, device))
+    return 1 - statistics.median(checked) / statistics.median(unchecked)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="64 px, batch 2, 2 steps (a smoke run for the tests)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="checked/unchecked run pairs for validation_overhead")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     size, batch, steps = (64, 2, 2) if args.quick else (args.size, args.batch, args.steps)
+    repeats = 1 if args.quick else args.repeats
     data = _Synthetic(batch * (steps + 1), size)
     device = env.device(args.device)
     print(f"device={device} size={size} batch={batch} steps={steps} torch={torch.__version__} "
@@ -101,6 +142,9 @@ def main() -> None:
         ratios.append(rates[best[model_name]] / rates["plain"])
     geometric = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"ratio_best_vs_plain={geometric:.3f} " + " ".join(f"{m}_best={v}" for m, v in best.items()))
+    overheads = {m: validation_overhead(m, data, steps, batch, str(device), repeats) for m in MODELS}
+    print(f"validation_overhead={statistics.mean(overheads.values()):.4f} "
+          + " ".join(f"{m}_overhead={o:.4f}" for m, o in overheads.items()))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def test_hdr_module_vs_opencv_quick_run():
 
 
 THROUGHPUT_LAST_LINE = re.compile(r"^ratio_best_vs_plain=\d+\.\d{3} expandnet_best=\S+ unet_best=\S+$")
+OVERHEAD_LINE = re.compile(r"^validation_overhead=-?\d+\.\d{4} expandnet_overhead=-?\d+\.\d{4} unet_overhead=-?\d+\.\d{4}$")
 
 
 def test_train_throughput_quick_run():
@@ -57,5 +58,28 @@ def test_train_throughput_quick_run():
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
-    assert THROUGHPUT_LAST_LINE.match(lines[-1]), lines[-1]
+    assert THROUGHPUT_LAST_LINE.match(lines[-2]), lines[-2]
+    assert OVERHEAD_LINE.match(lines[-1]), lines[-1]
     assert len([line for line in lines if "images/s" in line]) == 8  # 2 models x 4 variants
+
+
+def test_validation_off_bypasses_every_check_and_restores_them():
+    import importlib.util
+
+    import pytest
+    import torch
+
+    from hdrlab import validate
+    from hdrlab.errors import RangeError
+    from hdrlab.nn import unet
+
+    spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bright = torch.full((3, 4, 4), 2.0)
+    with bench.validation_off() as replaced:
+        assert replaced > 20  # the checks and their imported names across hdrlab
+        validate.check_ldr(bright)  # bypassed
+        assert unet.check_feature_map("not a tensor", 3) == "not a tensor"  # the name UNet calls, too
+    with pytest.raises(RangeError):
+        validate.check_ldr(bright)  # restored

@@ -27,7 +27,8 @@ from hdrlab.errors import HdrlabError
 
 COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrlab.imaging.crf", "hdrlab.imaging.weights",
                    "hdrlab.imaging.align", "hdrlab.imaging.deghost", "hdrlab.data.scenes", "hdrlab.env",
-                   "hdrlab.evaluate")
+                   "hdrlab.evaluate", "hdrlab.nn.blocks", "hdrlab.nn.norm", "hdrlab.nn.recurrent", "hdrlab.nn.unet",
+                   "hdrlab.nn.features", "hdrlab.nn.pretrained")
 #: Public names that are data containers (dataclasses, named tuples) or classes checked elsewhere, not calls to fuzz.
 CONTAINERS = {"hdrlab.io.Bracket", "hdrlab.imaging.camera.ClippedFraction", "hdrlab.imaging.align.MTBAlignment",
               "hdrlab.data.scenes.SceneInfo", "hdrlab.env.Setup",
@@ -100,6 +101,19 @@ class Spec:
     skip: set[tuple[str, str]] = field(default_factory=set)  # (argument, label) pairs the docstring allows
 
 
+_FEATURES = {**_NOT_A_TENSOR, "float16": lambda v: v.half(), "int64": lambda v: (v * 100).long(),
+             "no_batch": lambda v: v[0], "channels": lambda v: torch.cat([v, v], 1)}
+_CHANNELS = {"zero": lambda v: 0, "float": lambda v: 2.5, "str": lambda v: "3", "None": lambda v: None,
+             "bool": lambda v: True}
+
+
+def _module_call(cls: type, **options: object) -> Callable[..., object]:
+    """Build ``cls(**options, <constructor kwargs>)`` and call it on ``x`` (and ``extra``): a model's public entry."""
+    def call(x: object, extra: dict | None = None, **constructor: object) -> object:
+        return cls(**{**options, **constructor})(x, **(extra or {}))
+    return call
+
+
 def _files(tmp: Path) -> dict[str, Path]:
     """A valid EXR, PNG and a bracket folder under ``tmp``, written once."""
     from hdrlab import io
@@ -115,6 +129,7 @@ def _specs(tmp: Path) -> dict[str, Spec]:
     from hdrlab import env, evaluate, io, metrics
     from hdrlab.data import scenes
     from hdrlab.imaging import align, camera, crf, deghost, weights
+    from hdrlab.nn import blocks, features, norm, pretrained, recurrent, unet
 
     files = _files(tmp)
     pair = {"pred": _LDR, "target": _LDR}
@@ -165,6 +180,96 @@ def _specs(tmp: Path) -> dict[str, Spec]:
         "hdrlab.evaluate.score_hdr": Spec(evaluate.score_hdr, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance(),
                                                                       "perceptual": False},
                                           {**hdr_pair, "perceptual": {"str": lambda v: "yes", "None": lambda v: None}}),
+        # nn: each model's constructor options and its forward input (x), one call
+        "hdrlab.nn.blocks.activation": Spec(blocks.activation, lambda: {"name": "relu"}, {"name": _CHOICE}),
+        "hdrlab.nn.blocks.norm2d": Spec(blocks.norm2d, lambda: {"name": "batch", "channels": 4},
+                                        {"name": _CHOICE, "channels": _CHANNELS}),
+        "hdrlab.nn.blocks.check_feature_map": Spec(blocks.check_feature_map,
+                                                   lambda: {"x": torch.rand(1, 3, 8, 8), "channels": 3},
+                                                   {"x": {**_NOT_A_TENSOR, "int64": _FEATURES["int64"],
+                                                          "no_batch": _FEATURES["no_batch"],
+                                                          "channels": _FEATURES["channels"]}}),
+        "hdrlab.nn.blocks.check_layer_dtype": Spec(blocks.check_layer_dtype,
+                                                   lambda: {"x": torch.rand(1, 3, 8, 8), "dtype": torch.float32},
+                                                   {"x": {"float16": _FEATURES["float16"],
+                                                          "float64": lambda v: v.double()}}),
+        "hdrlab.nn.blocks.parameter_dtype": Spec(blocks.parameter_dtype, lambda: {"module": torch.nn.Linear(2, 2)},
+                                                 {"module": {"str": lambda v: "model", "None": lambda v: None}}),
+        "hdrlab.nn.blocks.ConvNormAct": Spec(_module_call(blocks.ConvNormAct),
+                                             lambda: {"x": torch.rand(1, 3, 8, 8), "in_channels": 3, "out_channels": 4},
+                                             {"x": _FEATURES, "in_channels": _CHANNELS, "out_channels": _CHANNELS,
+                                              "kernel_size": _POS_INT, "stride": _POS_INT, "dilation": _POS_INT,
+                                              "norm": _CHOICE, "activation": _CHOICE, "padding_mode": _CHOICE}),
+        "hdrlab.nn.blocks.ConvStack": Spec(_module_call(blocks.ConvStack),
+                                           lambda: {"x": torch.rand(1, 3, 8, 8), "in_channels": 3, "out_channels": 4},
+                                           {"x": _FEATURES, "in_channels": _CHANNELS, "out_channels": _CHANNELS,
+                                            "num_convs": _POS_INT, "norm": _CHOICE, "activation": _CHOICE}),
+        "hdrlab.nn.blocks.DoubleConv": Spec(_module_call(blocks.DoubleConv),
+                                            lambda: {"x": torch.rand(1, 3, 8, 8), "in_channels": 3, "out_channels": 4},
+                                            {"x": _FEATURES, "in_channels": _CHANNELS, "out_channels": _CHANNELS,
+                                             "norm": _CHOICE, "activation": _CHOICE}),
+        "hdrlab.nn.blocks.Upsample2x": Spec(_module_call(blocks.Upsample2x),
+                                            lambda: {"x": torch.rand(1, 4, 8, 8), "in_channels": 4, "out_channels": 3},
+                                            {"x": _FEATURES, "in_channels": _CHANNELS, "out_channels": _CHANNELS,
+                                             "mode": _CHOICE}),
+        "hdrlab.nn.blocks.icnr_": Spec(blocks.icnr_, lambda: {"weight": torch.empty(12, 3, 3, 3), "scale": 2},
+                                       {"weight": {**_NOT_A_TENSOR, "rank2": lambda v: v[0, 0],
+                                                   "indivisible": lambda v: v[:11]},
+                                        "scale": _POS_INT, "initializer": {"str": lambda v: "kaiming"}}),
+        "hdrlab.nn.blocks.count_parameters": Spec(blocks.count_parameters,
+                                                  lambda: {"module": torch.nn.Linear(2, 2)},
+                                                  {"module": {"str": lambda v: "model", "None": lambda v: None},
+                                                   "trainable_only": _BOOL}),
+        "hdrlab.nn.norm.ConditionalInstanceNorm2d": Spec(
+            _module_call(norm.ConditionalInstanceNorm2d),
+            lambda: {"x": torch.rand(2, 4, 8, 8), "extra": {"condition": 1}, "num_features": 4, "num_conditions": 3},
+            {"x": _FEATURES, "num_features": _CHANNELS, "num_conditions": _CHANNELS, "eps": _POS_FLOAT,
+             "extra": {"too_big": lambda v: {"condition": 3}, "negative": lambda v: {"condition": -1},
+                       "str": lambda v: {"condition": "one"}, "float": lambda v: {"condition": 1.5},
+                       "wrong_batch": lambda v: {"condition": torch.tensor([0, 1, 2])}}}),
+        "hdrlab.nn.recurrent.ConvGRUCell": Spec(
+            _module_call(recurrent.ConvGRUCell),
+            lambda: {"x": torch.rand(1, 3, 8, 8), "input_channels": 3, "hidden_channels": 4},
+            {"x": _FEATURES, "input_channels": _CHANNELS, "hidden_channels": _CHANNELS, "kernel_size": _POS_INT,
+             "extra": {"hidden_channels": lambda v: {"h": torch.rand(1, 3, 8, 8)},
+                       "hidden_size": lambda v: {"h": torch.rand(1, 4, 4, 4)},
+                       "hidden_str": lambda v: {"h": "zeros"}}}),
+        "hdrlab.nn.unet.UNet": Spec(_module_call(unet.UNet), lambda: {"x": torch.rand(1, 3, 16, 16), "levels": 2,
+                                                                      "base_width": 4},
+                                    {"x": {**_FEATURES, "odd_size": lambda v: v[..., :15, :15]},
+                                     "in_channels": _CHANNELS, "out_channels": _CHANNELS, "levels": _POS_INT,
+                                     "base_width": _CHANNELS, "norm": _CHOICE, "activation": _CHOICE,
+                                     "upsample": _CHOICE, "head": _CHOICE, "convs_per_level": _POS_INT,
+                                     "widths": {"str": lambda v: "4,8", "short": lambda v: [4],
+                                                "zero": lambda v: [4, 0]}}),
+        "hdrlab.nn.features.VGG19Features": Spec(
+            _module_call(features.VGG19Features, pretrained=False), lambda: {"x": torch.rand(1, 3, 16, 16)},
+            {"x": {**_NOT_A_TENSOR, "float16": _FEATURES["float16"], "int64": _FEATURES["int64"],
+                   "channels": _FEATURES["channels"], "above1": lambda v: v + 1},
+             "layers": {"unknown": lambda v: ("relu9_9",), "empty": lambda v: (), "int": lambda v: 3},
+             "normalize": _BOOL}),
+        "hdrlab.nn.pretrained.check_pretrained": Spec(pretrained.check_pretrained, lambda: {"pretrained": "auto"},
+                                                      {"pretrained": {"str": lambda v: "yes", "None": lambda v: None,
+                                                                      "int": lambda v: 1}}),
+        "hdrlab.nn.pretrained.checkpoint_path": Spec(pretrained.checkpoint_path,
+                                                     lambda: {"url": "https://example.org/w.pth"},
+                                                     {"url": {"None": lambda v: None, "int": lambda v: 3,
+                                                              "empty": lambda v: ""},
+                                                      "file_name": {"int": lambda v: 3, "path": lambda v: "a/b.pth"}}),
+        "hdrlab.nn.pretrained.load_hub_weights": Spec(pretrained.load_hub_weights,
+                                                      lambda: {"url": "https://example.org/w.pth", "what": "weights",
+                                                               "pretrained": False},
+                                                      {"url": {"None": lambda v: None, "int": lambda v: 3},
+                                                       "what": {"None": lambda v: None},
+                                                       "pretrained": {"str": lambda v: "yes", "None": lambda v: None}}),
+        "hdrlab.nn.pretrained.load_matching": Spec(pretrained.load_matching,
+                                                   lambda: {"module": torch.nn.Linear(2, 2),
+                                                            "state": torch.nn.Linear(2, 2).state_dict(),
+                                                            "url": "https://example.org/w.pth", "what": "weights"},
+                                                   {"module": {"str": lambda v: "model", "None": lambda v: None},
+                                                    "state": {"None": lambda v: None, "list": lambda v: [1],
+                                                              "unrelated": lambda v: {"x": torch.zeros(1)}},
+                                                    "key_map": {"list": lambda v: ["a"]}}),
         # camera
         "hdrlab.imaging.camera.ev_to_time": Spec(camera.ev_to_time, lambda: {"ev": 1.0, "t_ref": 0.5},
                                                  {"ev": {"str": lambda v: "1", "None": lambda v: None,

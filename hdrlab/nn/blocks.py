@@ -26,8 +26,8 @@ from torch import nn
 from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
 
 __all__ = [
-    "ACTIVATIONS", "activation", "NORMS", "norm2d", "check_feature_map", "ConvNormAct", "ConvStack", "DoubleConv", "UPSAMPLE_MODES",
-    "Upsample2x", "icnr_", "count_parameters",
+    "ACTIVATIONS", "activation", "NORMS", "norm2d", "check_feature_map", "check_layer_dtype", "parameter_dtype", "PADDING_MODES",
+    "ConvNormAct", "ConvStack", "DoubleConv", "UPSAMPLE_MODES", "Upsample2x", "icnr_", "count_parameters",
 ]
 
 #: Activation name -> module factory. ``leaky_relu`` has slope 0.2 (the image-to-image convention); ``swish`` and
@@ -65,6 +65,8 @@ NORMS: dict[str, Callable[..., nn.Module]] = {
 
 #: The ways :class:`Upsample2x` doubles the resolution.
 UPSAMPLE_MODES = ("transposed", "resize_conv", "pixel_shuffle", "pixel_shuffle_icnr")
+#: How :class:`ConvNormAct` pads (``nn.Conv2d``'s ``padding_mode``).
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _check_choice(name: object, choices: object, what: str, fix: str) -> None:
@@ -86,11 +88,14 @@ def _check_odd_kernel(kernel_size: object) -> None:
         raise RangeError(describe("an odd kernel_size (same padding)", repr(kernel_size), "Use 1, 3, 5 or 7."))
 
 
-def check_feature_map(x: object, channels: int, name: str = "input") -> None:
-    """Check a layer's input: a float tensor ``(B, channels, H, W)``.
+def check_feature_map(x: object, channels: int, name: str = "input", *, dtype: torch.dtype | None = None) -> None:
+    """Check a layer's input: a float tensor ``(B, channels, H, W)``, of the layer's ``dtype`` when given.
+
+    Constant time (no pass over the values): what every ``forward`` can afford. The
+    dtype is not enforced under ``torch.autocast``, which casts between the two.
 
     Raises:
-        DTypeError: not a floating-point tensor.
+        DTypeError: not a floating-point tensor, or not of ``dtype`` (e.g. float16 into float32 weights).
         ShapeError: not 4-D, or the channel count differs.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -99,6 +104,26 @@ def check_feature_map(x: object, channels: int, name: str = "input") -> None:
     if x.dim() != 4 or x.shape[1] != channels:
         raise ShapeError(describe(f"{name} of shape (B, {channels}, H, W)", f"shape {tuple(x.shape)}",
                                   "Add a batch dim with x.unsqueeze(0), or match the layer's channel count."))
+    check_layer_dtype(x, dtype, name)
+
+
+def check_layer_dtype(x: torch.Tensor, dtype: torch.dtype | None, name: str = "input") -> None:
+    """DTypeError unless ``x`` has the layer's ``dtype`` (None, or inside ``torch.autocast``: anything goes)."""
+    if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise DTypeError(describe(f"{name} of the layer's dtype, {dtype}", f"dtype {x.dtype}",
+                                  f"Convert the input with x.to({dtype}), or the model with model.to({x.dtype}); "
+                                  "for mixed precision use torch.autocast."))
+
+
+def parameter_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of a module's first parameter (None without parameters): what its input must be.
+
+    Raises:
+        DTypeError: not an ``nn.Module``.
+    """
+    if not isinstance(module, nn.Module):
+        raise DTypeError(describe("an nn.Module", type(module).__name__, "Pass the layer or model itself."))
+    return next((p.dtype for p in module.parameters()), None)
 
 
 def activation(name: str, **kwargs: object) -> nn.Module:
@@ -172,7 +197,7 @@ class ConvNormAct(nn.Sequential):
         padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
 
     Raises:
-        ChoiceError: unknown norm or activation.
+        ChoiceError: unknown norm, activation or padding mode.
         DTypeError, RangeError: a size that is not a positive int, or an even kernel.
 
     Example:
@@ -200,6 +225,7 @@ class ConvNormAct(nn.Sequential):
         _check_odd_kernel(kernel_size)
         _check_count(stride, "stride")
         _check_count(dilation, "dilation")
+        _check_choice(padding_mode, PADDING_MODES, "padding mode", "Use 'zeros' or 'reflect'.")
         norm_layer = norm2d(norm, out_channels)
         act = _activation(activation)
         affine = bool(getattr(norm_layer, "affine", False) or getattr(norm_layer, "elementwise_affine", False))
@@ -207,6 +233,11 @@ class ConvNormAct(nn.Sequential):
                          dilation=dilation, bias=not affine, padding_mode=padding_mode)
         super().__init__()
         self.conv, self.norm, self.act = conv, norm_layer, act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in, H, W) -> (B, out, H', W')``; the input is checked (shape, dtype) first."""
+        check_feature_map(x, self.conv.in_channels, dtype=self.conv.weight.dtype)
+        return super().forward(x)
 
 
 class ConvStack(nn.Sequential):
@@ -301,6 +332,9 @@ def icnr_(
     Taught in: notebooks/03_multi_exposure_generation.ipynb
     """
     _check_count(scale, "scale")
+    if not callable(initializer):
+        raise DTypeError(describe("an in-place initializer function", repr(initializer),
+                                  "Pass e.g. torch.nn.init.kaiming_normal_."))
     group = scale * scale
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4 or weight.shape[0] % group:
         got = f"shape {tuple(weight.shape)}" if isinstance(weight, torch.Tensor) else type(weight).__name__
@@ -348,7 +382,7 @@ class Upsample2x(nn.Module):
         _check_choice(mode, UPSAMPLE_MODES, "upsampling mode", "Use 'transposed' or 'pixel_shuffle_icnr'.")
         _check_count(in_channels, "in_channels")
         _check_count(out_channels, "out_channels")
-        self.mode = mode
+        self.mode, self.in_channels = mode, in_channels
         if mode == "transposed":
             self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
         elif mode == "resize_conv":
@@ -362,7 +396,8 @@ class Upsample2x(nn.Module):
             self.up = nn.Sequential(conv, nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in, H, W) -> (B, out, 2H, 2W)``."""
+        """``(B, in, H, W) -> (B, out, 2H, 2W)``; the input is checked (shape, dtype) first."""
+        check_feature_map(x, self.in_channels, dtype=parameter_dtype(self))
         return self.up(x)
 
 
@@ -382,4 +417,8 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
 
     Taught in: notebooks/02_metahdr.ipynb, notebooks/05_hybrid_autoencoder.ipynb
     """
+    if not isinstance(module, nn.Module):
+        raise DTypeError(describe("an nn.Module", type(module).__name__, "Pass the model itself."))
+    if not isinstance(trainable_only, bool):
+        raise DTypeError(describe("trainable_only as True or False", repr(trainable_only), "Pass True or False."))
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torchvision.models import VGG19_Weights
 
-from hdrlab.errors import ChoiceError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, ShapeError, describe
+from hdrlab.nn.blocks import check_layer_dtype, parameter_dtype
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
 from hdrlab.validate import check_ldr
 
@@ -67,6 +68,8 @@ def _build_features(length: int) -> nn.Sequential:
 
 
 def _check_layers(layers: Sequence[str] | str) -> tuple[str, ...]:
+    if not isinstance(layers, (str, list, tuple)):
+        raise ChoiceError(describe("a VGG19 layer name or a list of them", repr(layers), "Pass e.g. ('relu2_2',)."))
     layers = (layers,) if isinstance(layers, str) else tuple(layers)
     unknown = [name for name in layers if name not in VGG19_LAYERS]
     if not layers or unknown:
@@ -124,7 +127,9 @@ class VGG19Features(nn.Module):
         super().__init__()
         self.layers = _check_layers(layers)
         check_pretrained(pretrained)
-        self.normalize = bool(normalize)
+        if not isinstance(normalize, bool):
+            raise DTypeError(describe("normalize as True or False", repr(normalize), "Pass normalize=True or False."))
+        self.normalize = normalize
         self.features = _build_features(max(VGG19_LAYERS[name] for name in self.layers) + 1)
         what = "the ImageNet VGG19 weights"
         state = load_hub_weights(VGG19_URL, what, pretrained)
@@ -163,6 +168,7 @@ class VGG19Features(nn.Module):
             DTypeError: not a float tensor.
         """
         check_ldr(images, "VGG19 input (display image)")
+        check_layer_dtype(images, parameter_dtype(self), "VGG19 input (display image)")
         if min(images.shape[-2:]) < self.min_side:
             raise ShapeError(describe(f"H and W >= {self.min_side} for layers {list(self.layers)}",
                                       f"{tuple(images.shape[-2:])}", "Use a larger crop or shallower layers."))

@@ -97,7 +97,7 @@ class ConditionalInstanceNorm2d(nn.Module):
             DTypeError: ``x`` not float, or ``condition`` not integer.
             RangeError: a condition outside ``[0, num_conditions)``.
         """
-        check_feature_map(x, self.num_features)
+        check_feature_map(x, self.num_features, dtype=self.gamma.dtype)
         if x.shape[-2] * x.shape[-1] < 2:
             raise ShapeError(describe("more than one pixel (H * W > 1)", f"{tuple(x.shape[-2:])}",
                                       "Instance statistics need several pixels; apply it before the last pooling."))

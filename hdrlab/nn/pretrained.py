@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from hdrlab.errors import ChoiceError, MissingWeightsError, describe
+from hdrlab.errors import ChoiceError, DTypeError, MissingWeightsError, describe
 
 __all__ = ["PRETRAINED_CHOICES", "check_pretrained", "checkpoint_path", "load_hub_weights", "load_matching"]
 
@@ -63,7 +63,19 @@ def checkpoint_path(url: str, file_name: str | None = None) -> str:
     Returns:
         The absolute path (the file need not exist).
     """
+    _check_source(url, file_name)
     return os.path.join(torch.hub.get_dir(), "checkpoints", file_name or os.path.basename(url))
+
+
+def _check_source(url: object, file_name: object, what: object = "weights") -> None:
+    """DTypeError unless ``url`` and ``what`` are non-empty strings and ``file_name`` is None or a bare file name."""
+    for value, name in ((url, "url"), (what, "what")):
+        if not isinstance(value, str) or not value:
+            raise DTypeError(describe(f"{name} as a non-empty string", repr(value),
+                                      f"Pass the weights' {'address' if name == 'url' else 'description'} as a str."))
+    if file_name is not None and (not isinstance(file_name, str) or not file_name or os.sep in file_name):
+        raise DTypeError(describe("file_name None or a bare file name", repr(file_name),
+                                  "Pass a name like 'vgg19.pth' (the cache folder is torch.hub's)."))
 
 
 def load_hub_weights(
@@ -91,6 +103,7 @@ def load_hub_weights(
 
     Raises:
         ChoiceError: ``pretrained`` is not True, False or ``"auto"``.
+        DTypeError: ``url`` or ``what`` not a non-empty string, ``file_name`` not a bare name.
         MissingWeightsError: ``pretrained=True`` and the file is neither cached
             (readable) nor downloadable; the message names the cache file and
             the manual route.
@@ -102,6 +115,7 @@ def load_hub_weights(
     Taught in: notebooks/03_multi_exposure_generation.ipynb, notebooks/05_hybrid_autoencoder.ipynb
     """
     check_pretrained(pretrained)
+    _check_source(url, file_name, what)
     if pretrained is False:
         return None
     try:
@@ -146,6 +160,7 @@ def load_matching(
     Raises:
         MissingWeightsError: a key is missing or a shape differs; the fix is to
             delete the cache file so that it is downloaded again.
+        DTypeError: arguments of the wrong type.
 
     Example:
         >>> layer = nn.Linear(2, 1)
@@ -153,6 +168,13 @@ def load_matching(
         >>> layer.weight.tolist()
         [[1.0, 1.0]]
     """
+    _check_source(url, file_name, what)
+    if not isinstance(module, nn.Module):
+        raise DTypeError(describe("module as an nn.Module", type(module).__name__, "Pass the network to fill."))
+    for value, name in ((state, "state"), (key_map, "key_map")):
+        if not isinstance(value, Mapping) and not (name == "key_map" and value is None):
+            raise DTypeError(describe(f"{name} as a mapping of names", type(value).__name__,
+                                      "Pass a state dict (from load_hub_weights) and an optional dict of names."))
     keys = key_map or {key: key for key in module.state_dict()}
     try:
         module.load_state_dict({key: state[source] for key, source in keys.items()})

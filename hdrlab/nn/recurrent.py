@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from hdrlab.errors import ShapeError, describe
-from hdrlab.nn.blocks import _check_count, _check_odd_kernel, check_feature_map
+from hdrlab.nn.blocks import _check_count, _check_odd_kernel, check_feature_map, parameter_dtype
 
 __all__ = ["ConvGRUCell"]
 
@@ -78,10 +78,10 @@ class ConvGRUCell(nn.Module):
             ShapeError: wrong shapes, or ``h`` does not match ``x``'s batch and size.
             DTypeError: not float tensors.
         """
-        check_feature_map(x, self.input_channels, "x")
+        check_feature_map(x, self.input_channels, "x", dtype=parameter_dtype(self))
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_channels, *x.shape[-2:])
-        check_feature_map(h, self.hidden_channels, "h")
+        check_feature_map(h, self.hidden_channels, "h", dtype=x.dtype)
         if h.shape[0] != x.shape[0] or h.shape[-2:] != x.shape[-2:]:
             raise ShapeError(describe(f"h of shape ({x.shape[0]}, {self.hidden_channels}, {x.shape[2]}, {x.shape[3]})",
                                       f"shape {tuple(h.shape)}", "Pass the state of the previous step, or None."))

@@ -17,7 +17,15 @@ from torch import nn
 
 from hdrlab.errors import DTypeError, ShapeError, describe
 from hdrlab.nn import blocks
-from hdrlab.nn.blocks import ACTIVATIONS, ConvStack, Upsample2x, _check_choice, _check_count, check_feature_map
+from hdrlab.nn.blocks import (
+    ACTIVATIONS,
+    ConvStack,
+    Upsample2x,
+    _check_choice,
+    _check_count,
+    check_feature_map,
+    parameter_dtype,
+)
 
 __all__ = ["UNet"]
 
@@ -136,7 +144,7 @@ class UNet(nn.Module):
         return 2 ** (self.levels - 1)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_feature_map(x, self.in_channels)
+        check_feature_map(x, self.in_channels, dtype=parameter_dtype(self))
         height, width = x.shape[-2:]
         if height % self.multiple or width % self.multiple:
             m = self.multiple
