@@ -352,13 +352,13 @@ def hdr_comparison(hdrs: Mapping[str, torch.Tensor], target: torch.Tensor) -> Fi
 
 
 def lookup_view(g: torch.Tensor, low: float = 0.40, high: float = 0.44, channel: int = 1) -> Figure:
-    """Why the classic lookup has no gradient and what the piecewise-linear one gives, over ``[low, high]``.
+    """Why the classic lookup has no gradient and what Kim et al.'s Eq. 3 gives it, over ``[low, high]``.
 
     Left: ``g`` read at the quantised code (the forward of both merges: a
-    staircase) and read by linear interpolation. Right: the derivative each
-    gives, computed by autograd: rounding to a code has derivative 0 almost
-    everywhere; :func:`hdrlab.imaging.merge.piecewise_linear_lookup`'s
-    backward is the slope between neighbouring codes.
+    staircase) and ``g`` between codes joined by lines. Right: the derivative
+    each gives, computed by autograd: rounding to a code has derivative 0 almost
+    everywhere; :func:`hdrlab.imaging.merge.piecewise_linear_lookup`'s default
+    backward (Eq. 3) is the slope ``g(z) - g(z - 1)`` ending at the pixel's code ``z``.
 
     Args:
         g: ``(3, L)`` inverse response ``ln(E t)`` per code.
@@ -381,9 +381,9 @@ def lookup_view(g: torch.Tensor, low: float = 0.40, high: float = 0.44, channel:
     codes = np.arange(levels) / (levels - 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     axes[0].plot(x, looked_up, label="forward: g(code)")
-    axes[0].plot(codes, table.numpy(), "o-", ms=3, label="piecewise-linear g")
+    axes[0].plot(codes, table.numpy(), "o-", ms=3, label="g at the codes, joined")
     axes[1].plot(x, grad_rounded.numpy(), label="d/dx of g(round(x)): 0")
-    axes[1].plot(x, grad_linear.numpy(), label="piecewise-linear backward")
+    axes[1].plot(x, grad_linear.numpy(), label="Eq. 3 backward: g(z) - g(z - 1)")
     for ax, ylabel in zip(axes, ("g(x) = ln(E t)", "d g / d x")):
         ax.set_xlim(low, high)
         ax.set_xlabel("pixel value x")
