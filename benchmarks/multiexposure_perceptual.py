@@ -70,8 +70,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hdrlab-ch3-perceptual-") as work:
         for seed in seeds:
             for name in names:
-                rows.setdefault(name, []).append(scores(Path(work), name, seed, pretrained))
-                print(f"{name} seed {seed} done ({time.perf_counter() - started:.0f} s)", flush=True)
+                row = scores(Path(work), name, seed, pretrained)
+                rows.setdefault(name, []).append(row)
+                print(f"{name} seed {seed}: " + ", ".join(f"{c} {f(row):.2f}" for c, f in COLUMNS.items())
+                      + f" ({time.perf_counter() - started:.0f} s)", flush=True)
     print(f"test scenes, quick profile, seeds {','.join(map(str, seeds))}: mean +- sample std (per seed)")
     for name in names:
         print(name)
