@@ -111,7 +111,7 @@ class TestPerceptual:
     def test_function_gradcheck(self):
         target = {"a": rand64(1, 2, 2, 2, seed=1).detach(), "b": rand64(1, 3, 1, 1, seed=2).detach()}
         for reduction in losses.PERCEPTUAL_REDUCTIONS:
-            assert gradcheck(lambda a, b: losses.perceptual_loss({"a": a, "b": b}, target, [1.0, 0.3], reduction),
+            assert gradcheck(lambda a, b, r=reduction: losses.perceptual_loss({"a": a, "b": b}, target, [1.0, 0.3], r),
                              (rand64(1, 2, 2, 2), rand64(1, 3, 1, 1, seed=3)))
 
     def test_channel_sum_known_value(self):
