@@ -22,7 +22,7 @@ std over the seeds.
 Usage:
     python benchmarks/multiexposure_search.py [--seeds 0,1] [--threads 1]
     python benchmarks/multiexposure_search.py --test --point 5e-3,2,200 [--test-seeds 0,1,2,3,4]
-(the grid: about 30 minutes on one CPU thread for 2 seeds; ``--test``: about a minute per seed)
+(the grid: 40 minutes for 2 seeds on one thread of a busy 2-core machine; ``--test``: 1-2 minutes per seed)
 """
 
 from __future__ import annotations
