@@ -28,8 +28,8 @@ __all__ = ["PaperTable", "CITATIONS", "TABLES", "paper_table"]
 #: The paper behind each chapter's method, as cited in its notebook.
 CITATIONS = {
     "metahdr": "Pan & Vento, MetaHDR: Model-Agnostic Meta-Learning for HDR Image Reconstruction, arXiv:2103.12545",
-    "multiexposure": "Le, Nguyen, Bui, Kim, Cho & Nguyen, Single-Image HDR Reconstruction by Multi-Exposure "
-                     "Generation, WACV 2023",
+    "multiexposure": "Le, Le, Nguyen & Hua, Single-Image HDR Reconstruction by Multi-Exposure Generation, "
+                     "WACV 2023, arXiv:2210.15897",
     "recursive": "Kim, Lee & Kang, End-to-End Differentiable Learning to HDR Image Synthesis for Multi-exposure "
                  "Images, AAAI 2021",
     "hybrid": "Demirci & Dere, Single LDR image to HDR translation, project report (poster)",
@@ -75,7 +75,7 @@ _ALL = (
                 ("Liu et al. (SingleHDR)", "19.77", "0.7832", "0.2001", "52.77 ± 5.40"),
                 ("Liu et al.*", "21.58", "0.8333", "0.1427", "56.42 ± 4.50"),
                 ("Le et al.", "23.74", "0.8916", "0.1231", "55.69 ± 5.01"))),
-    PaperTable("multiexposure", 3, "tone-mapped: Reinhard (R) and Photomatix (P)", _LE,
+    PaperTable("multiexposure", 3, "tone-mapped: Reinhard & Devlin 2005 (R) and Photomatix (P)", _LE,
                ("method", "PSNR R", "SSIM R", "LPIPS R", "PSNR P", "SSIM P", "LPIPS P"),
                (("Lee et al.", "22.68", "0.9017", "0.1438", "21.42", "0.8730", "0.1785"),
                 ("Endo et al.", "27.19", "0.9419", "0.1289", "22.20", "0.8944", "0.1642"),

@@ -292,7 +292,7 @@ class TestTonemapRegistry:
         assert out.shape == radiance.shape and out.min() >= 0 and out.max() <= 1
 
     def test_expected_names(self):
-        assert set(tonemap.TONEMAPS) == {"reinhard", "reinhard_local", "mu_law", "log", "gamma"}
+        assert set(tonemap.TONEMAPS) == {"reinhard", "reinhard_local", "mu_law", "log", "gamma", "reinhard_devlin"}
 
     def test_kwargs_forwarded(self):
         radiance = torch.rand(3, 8, 8) * 10
@@ -378,3 +378,80 @@ def test_drago_bias_and_mantiuk_scale():
     spread = [tonemap.mantiuk(radiance, scale=s, luma=tonemap.OPENCV_LUMA).clamp_min(1e-4).log().std()
               for s in (0.4, 0.9)]
     assert spread[0] < spread[1]
+
+
+class TestReinhardDevlin:
+    def test_hand_computed_grey_ramp(self):
+        # radiance 1, 2, 5 -> normalised I = L = 0, 0.25, 1; logs of max(L, 1e-4); key k; contrast m = 0.3 + 0.7 k^1.4
+        logs = [math.log(1e-4), math.log(0.25), 0.0]
+        k = (0.0 - sum(logs) / 3) / (0.0 - logs[0])
+        m = 0.3 + 0.7 * k**1.4
+        assert (k, m) == (pytest.approx(0.383505), pytest.approx(0.482969))
+        radiance = grey([1.0, 2.0, 5.0])
+        # the reference's parameters (gamma 2.2, f' = 0, a = 0.5, c = 0): I_a = 0.5 L + 0.5 mean(L), mean(L) = 5 / 12
+        mid = 0.25 / (0.25 + (0.5 * 0.25 + 0.5 * 5 / 12) ** m)
+        top = 1.0 / (1.0 + (0.5 + 0.5 * 5 / 12) ** m)
+        expected = [0.0, (mid / top) ** (1 / 2.2), 1.0]
+        assert tonemap.reinhard_devlin(radiance)[0, 0].tolist() == pytest.approx(expected, abs=1e-6)
+        assert expected[1] == pytest.approx(0.762504, abs=1e-6)
+        # a = 1, gamma 1 (OpenCV's defaults): each pixel adapts to itself, I / (I + I^m)
+        local = [0.0, (0.25 / (0.25 + 0.25**m)) / 0.5, 1.0]
+        out = tonemap.reinhard_devlin(radiance, gamma=1.0, light_adapt=1.0)
+        assert out[0, 0].tolist() == pytest.approx(local, abs=1e-6) and local[1] == pytest.approx(0.656215, abs=1e-6)
+
+    def test_colour_adaptation_adapts_each_channel_to_itself(self):
+        radiance = torch.tensor([[1.0, 2.0, 5.0], [1.0, 4.0, 5.0], [1.0, 1.5, 5.0]]).view(3, 1, 3)
+        out = tonemap.reinhard_devlin(radiance, gamma=1.0, light_adapt=1.0, color_adapt=1.0)
+        image = (radiance - 1) / 4
+        m = float(0.3 + 0.7 * ((0 - torch.log(tonemap._grey(image, tonemap.REC709_LUMA).clamp_min(1e-4)).mean())
+                               / (0 - math.log(1e-4))) ** 1.4)
+        mapped = torch.where(image > 0, image / (image + image**m), 0.0)
+        torch.testing.assert_close(out, mapped / mapped.max(), atol=1e-6, rtol=1e-5)
+        grey_adapted = tonemap.reinhard_devlin(radiance, gamma=1.0, light_adapt=1.0, color_adapt=0.0)
+        assert not torch.allclose(out, grey_adapted, atol=1e-3)
+
+    @pytest.mark.parametrize("args", [(2.2, 0.0, 0.5, 0.0), (1.0, 0.0, 1.0, 0.0), (1.5, 1.0, 0.3, 0.6)])
+    def test_agrees_with_opencv(self, args):
+        """The reference's call (2.2, 0, 0.5, 0), OpenCV's defaults and a mixed one: max |ours - OpenCV| < 1e-3."""
+        cv2 = pytest.importorskip("cv2")
+        radiance = hdr_scene(3)
+        ours = tonemap.reinhard_devlin(radiance, *args, luma=tonemap.OPENCV_LUMA)
+        theirs = torch.from_numpy(cv2.createTonemapReinhard(*args).process(opencv_rgb(radiance))).permute(2, 0, 1)
+        valid = ~theirs.isnan()  # OpenCV leaves a NaN at the darkest pixel in some settings; ours gives 0 there
+        assert valid.float().mean() > 0.999 and (ours - theirs)[valid].abs().max() < 1e-3
+        assert torch.isfinite(ours).all()
+
+    def test_scale_invariant_batch_and_black(self):
+        radiance = hdr_scene(2)
+        torch.testing.assert_close(tonemap.reinhard_devlin(radiance * 1000), tonemap.reinhard_devlin(radiance),
+                                   rtol=1e-4, atol=1e-4)
+        batch = torch.stack([hdr_scene(0, (24, 32)), hdr_scene(1, (24, 32)) * 100])
+        out = tonemap.reinhard_devlin(batch)
+        for b in range(2):
+            torch.testing.assert_close(out[b], tonemap.reinhard_devlin(batch[b]))
+        radiance[:, 5, 7] = 0
+        out = tonemap.reinhard_devlin(radiance, light_adapt=1.0)  # OpenCV divides 0 by 0 there
+        assert torch.isfinite(out).all() and (out[:, 5, 7] == 0).all()
+        flat = tonemap.reinhard_devlin(torch.full((3, 4, 4), 2.0))  # one grey level: k = 0, no NaN
+        assert torch.isfinite(flat).all()
+
+    def test_intensity_brightens(self):
+        radiance = hdr_scene(5)
+        assert tonemap.reinhard_devlin(radiance, intensity=2.0).median() > tonemap.reinhard_devlin(radiance).median()
+
+    def test_in_the_registry_for_metrics(self):
+        radiance = hdr_scene(6)
+        torch.testing.assert_close(tonemap.apply_tonemap("reinhard_devlin", radiance, gamma=1.0),
+                                   tonemap.reinhard_devlin(radiance, gamma=1.0))
+
+    @pytest.mark.parametrize("kwargs", [{"gamma": 0.0}, {"light_adapt": 1.5}, {"color_adapt": -0.1},
+                                        {"intensity": float("nan")}, {"intensity": True}, {"luma": (1.0, 2.0)}])
+    def test_exceptions(self, kwargs):
+        with pytest.raises(RangeError):
+            tonemap.reinhard_devlin(hdr_scene(4, (8, 8)), **kwargs)
+
+    def test_bad_radiance(self):
+        with pytest.raises(RangeError):
+            tonemap.reinhard_devlin(-hdr_scene(4, (8, 8)))
+        with pytest.raises(ShapeError):
+            tonemap.reinhard_devlin(hdr_scene(4, (8, 8))[:2])

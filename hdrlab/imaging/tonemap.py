@@ -36,7 +36,7 @@ from hdrlab.validate import check_image, check_ldr, check_nonnegative, check_pos
 __all__ = [
     "REC709_LUMA", "NORMALIZATIONS", "TONEMAPS", "luminance", "srgb_encode", "srgb_decode", "gamma_encode",
     "log_average_luminance", "reinhard_global", "reinhard_local", "mu_law", "log_display", "hdr_scale",
-    "normalize_hdr", "apply_tonemap", "OPENCV_LUMA", "drago", "mantiuk",
+    "normalize_hdr", "apply_tonemap", "OPENCV_LUMA", "drago", "mantiuk", "reinhard_devlin",
 ]
 
 #: Rec. 709 / sRGB luminance weights for linear RGB.
@@ -538,6 +538,7 @@ TONEMAPS: dict[str, Callable[..., torch.Tensor]] = {
     "mu_law": _mu_law_display,
     "log": log_display,
     "gamma": _gamma_display,
+    "reinhard_devlin": lambda radiance, **kwargs: reinhard_devlin(radiance, **kwargs),  # defined below
 }
 
 
@@ -807,3 +808,86 @@ def _mantiuk(radiance: torch.Tensor, gamma: float, scale: float, saturation: flo
     solved = torch.stack([_mantiuk_log_grey(g.clamp_min(_OPENCV_LOG_FLOOR).log(), scale) for g in flat])
     new_grey = solved.exp().reshape(grey.shape)
     return _normalise(_map_luminance(image, grey, new_grey, saturation), gamma)
+
+
+# --- Reinhard & Devlin (2005), as OpenCV's TonemapReinhard implements it ---------------------------
+
+
+def reinhard_devlin(radiance: torch.Tensor, gamma: float = 2.2, intensity: float = 0.0, light_adapt: float = 0.5,
+                    color_adapt: float = 0.0, *, luma: tuple[float, float, float] = REC709_LUMA) -> torch.Tensor:
+    """Reinhard & Devlin's photoreceptor tone map, as ``cv2.createTonemapReinhard(gamma, intensity, light, color)``.
+
+    Steps (the paper's operator, in OpenCV's implementation): normalise the image
+    to [0, 1] (values floored at 1e-6, per-image min-max, as :func:`drago`); grey
+    ``L`` by ``luma``; contrast ``m = 0.3 + 0.7 k^1.4`` from the key
+    ``k = (log L_max - log L_av) / (log L_max - log L_min)`` (logs of ``max(L, 1e-4)``,
+    ``log L_av`` their mean); ``f = exp(-intensity)``; per channel the adaptation
+    level ``I_a = a (c I + (1 - c) L) + (1 - a) (c mean(I) + (1 - c) mean(L))``
+    (``a`` light adaptation, ``c`` colour adaptation, plain means) and the
+    photoreceptor response ``I / (I + (f I_a)^m)``; normalise to [0, 1] again and
+    apply ``1 / gamma``.
+
+    The defaults are the call of the multi-exposure generation reference
+    (Le et al.), whose tone-mapped Reinhard table this reproduces:
+    ``createTonemapReinhard(2.2, 0, 0.5, 0)``; OpenCV's own defaults are gamma 1
+    and light adaptation 1. The reference hands OpenCV BGR data, so OpenCV's
+    RGB2GRAY weighs its channels in reverse; pass ``luma=(0.114, 0.587, 0.299)``
+    to reproduce that, :data:`OPENCV_LUMA` to reproduce OpenCV on RGB data.
+    Where OpenCV divides 0 by 0 (a black pixel with ``a = 1, c = 0``; an image of
+    one grey level), this gives 0 and takes ``k = 0``.
+
+    Args:
+        radiance: ``(*, 3, H, W)`` linear radiance ``>= 0`` (any scale: it is normalised).
+        gamma: display gamma > 0 applied at the end.
+        intensity: the paper's ``f'``, any real (higher is brighter; the paper's range is [-8, 8]).
+        light_adapt: ``a`` in [0, 1]: 1 adapts each pixel to itself, 0 to the image's mean.
+        color_adapt: ``c`` in [0, 1]: 0 adapts to grey, 1 to each channel (a white balance).
+        luma: grey weights of R, G, B.
+
+    Returns:
+        ``(*, 3, H, W)`` display values in [0, 1] (each image spans the whole range).
+
+    Raises:
+        DTypeError, ShapeError, RangeError: invalid radiance; RangeError for ``gamma <= 0``,
+        ``light_adapt`` or ``color_adapt`` outside [0, 1], a non-finite ``intensity``, bad ``luma``.
+
+    Example:
+        >>> radiance = torch.logspace(-2, 3, 16).view(1, 4, 4).expand(3, 4, 4)
+        >>> out = reinhard_devlin(radiance)
+        >>> float(out.min()), float(out.max()), bool((out.diff(dim=-1) >= 0).all())
+        (0.0, 1.0, True)
+
+    References:
+        Reinhard & Devlin, "Dynamic range reduction inspired by photoreceptor
+        physiology", IEEE TVCG 11(1), 2005. OpenCV, modules/photo/src/tonemap.cpp
+        (``TonemapReinhard``). Le, Le, Nguyen & Hua, WACV 2023 (its code's
+        ``src/utils/tonemap_img.py``).
+
+    Taught in: notebooks/03_multi_exposure_generation.ipynb
+    """
+    check_radiance(radiance)
+    check_positive(gamma, "gamma")
+    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not math.isfinite(intensity):
+        raise RangeError(describe("a finite intensity", repr(intensity), "Use 0 (the paper's default)."))
+    for value, name in ((light_adapt, "light_adapt"), (color_adapt, "color_adapt")):
+        if not 0 <= check_nonnegative(value, name) <= 1:
+            raise RangeError(describe(f"{name} in [0, 1]", repr(value), "Use light_adapt=0.5, color_adapt=0."))
+    return _reinhard_devlin(radiance, gamma, float(intensity), float(light_adapt), float(color_adapt),
+                            _check_luma(luma))
+
+
+def _reinhard_devlin(radiance: torch.Tensor, gamma: float, intensity: float, light: float, colour: float,
+                     luma: tuple[float, float, float]) -> torch.Tensor:
+    image = _normalise(radiance, 1.0)
+    grey = _grey(image, luma)
+    dims = (-3, -2, -1)
+    log_grey = grey.clamp_min(_OPENCV_LOG_FLOOR).log()
+    log_max, log_min = log_grey.amax(dim=dims, keepdim=True), log_grey.amin(dim=dims, keepdim=True)
+    span = log_max - log_min
+    key = torch.where(span > 0, (log_max - log_grey.mean(dim=dims, keepdim=True)) / span.clamp_min(1e-12), 0.0)
+    contrast = 0.3 + 0.7 * key**1.4
+    local = colour * image + (1 - colour) * grey
+    mean = colour * image.mean(dim=(-2, -1), keepdim=True) + (1 - colour) * grey.mean(dim=dims, keepdim=True)
+    adapted = (math.exp(-intensity) * (light * local + (1 - light) * mean)) ** contrast
+    total = image + adapted
+    return _normalise(torch.where(total > 0, image / total.clamp_min(1e-12), 0.0), gamma)
