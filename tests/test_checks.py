@@ -140,12 +140,11 @@ class TestChapterTwoCheckers:
     def test_metahdr_adaptation(self, capsys):
         row = lambda v: {"psnr": v}  # noqa: E731
         assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(18), "ldr": row(15)})
-        assert checks.check_metahdr_adaptation({"adapted": row(20), "single_shot": row(14), "ldr": row(15)})
-        # adaptation below single shot passes: only adaptation over the LDR is graded
         assert checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(18), "ldr": row(15)})
-        assert not checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(16), "ldr": row(18)})
-        assert not checks.check_metahdr_adaptation({"adapted": row(17), "ldr": row(17)})
-        assert not checks.check_metahdr_adaptation({"adapted": row(20)})
+        assert checks.check_metahdr_adaptation({"adapted": row(17), "single_shot": row(16), "ldr": row(18)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(15), "single_shot": row(16), "ldr": row(18)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(16), "single_shot": row(16), "ldr": row(18)})
+        assert not checks.check_metahdr_adaptation({"adapted": row(20), "ldr": row(15)})
         assert capsys.readouterr().out.count("FAIL") == 3
 
 
