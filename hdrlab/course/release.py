@@ -145,11 +145,14 @@ def release(out: Path | str, notebooks: Sequence[Path | str] | None = None) -> l
     return written
 
 
-_LINK = re.compile(r"(colab\.research\.google\.com/github/|github\.com/)([\w.-]+/[\w.-]+?)(?=/blob/|\.git|/tree/|[\s)\"'\\]|$)")
+_LINK = r"(colab\.research\.google\.com/github/|github\.com/)({})(?=/blob/|\.git|/tree/|[\s)\"'\\]|$)"
 
 
 def relink(root: Path | str | None = None, repository: str | None = None) -> list[Path]:
-    """Point every GitHub/Colab link in README.md and both editions' notebooks at ``repository``.
+    """Point every GitHub/Colab link to the course's repository in README.md and both editions' notebooks at ``repository``.
+
+    Links to the course's repository (:data:`hdrlab.REPOSITORY`) change; links to other
+    repositories (the papers' and projects' code in the references) stay.
 
     Args:
         root: the repository root (default: this checkout).
@@ -168,7 +171,7 @@ def relink(root: Path | str | None = None, repository: str | None = None) -> lis
         if not path.exists():
             continue
         text = path.read_text()
-        new = _LINK.sub(lambda m: m.group(1) + target, text)
+        new = re.sub(_LINK.format(re.escape(REPOSITORY)), lambda m: m.group(1) + target, text)
         if new != text:
             path.write_text(new)
             changed.append(path)
