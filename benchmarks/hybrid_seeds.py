@@ -35,8 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from hdrlab import env
 from hdrlab.methods import hybrid
 
 PROFILE = "quick"
@@ -117,7 +116,7 @@ def main() -> None:
     seeds = [int(part) for part in args.seeds.split(",")]
     if len(seeds) < 2:
         parser.error("--seeds needs at least 2 seeds for a spread")
-    torch.set_num_threads(args.threads)
+    env.pin_threads(args.threads)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hdrlab-hybrid-seeds-") as work:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from hdrlab import env
 from hdrlab.methods import metahdr
 
 PROFILE = "quick"
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     seeds = [int(part) for part in args.seeds.split(",")]
-    torch.set_num_threads(args.threads)
+    env.pin_threads(args.threads)
     base = metahdr.PROFILES[PROFILE]
     print(f"grid: inner_lr {INNER_LRS} x meta_lr {META_LRS}, seeds {seeds}, {base.meta_iterations} meta-iterations, "
           f"first order {base.first_order}; scored on the validation scenes' {base.eval_tasks} tasks (PSNR dB)")

@@ -26,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from hdrlab import env
 from hdrlab.methods import multiexposure
 
 #: The variants: settings overrides of the quick profile.
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--off", action="store_true", help="also train without the perceptual term")
     parser.add_argument("--pretrained", default="auto", choices=("auto", "true", "false"), help="VGG19 weights")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    env.pin_threads(args.threads)
     seeds = [int(part) for part in args.seeds.split(",")]
     pretrained = {"auto": "auto", "true": True, "false": False}[args.pretrained]
     names = [name for name in VARIANTS if args.off or VARIANTS[name]["perceptual_weight"] > 0]

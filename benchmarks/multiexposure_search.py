@@ -34,8 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from hdrlab import env
 from hdrlab.methods import multiexposure
 
 RATES = (2e-3, 5e-3, 1e-2)
@@ -123,7 +122,7 @@ def main() -> None:
     parser.add_argument("--point", default=None, help="lr,max_gap,steps for --test (e.g. 5e-3,2,200)")
     parser.add_argument("--test-seeds", default="0,1,2,3,4", help="seeds of --test")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    env.pin_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="hdrlab-ch3-search-") as work:
         if args.test:
             if args.point is None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, describe
+from hdrlab.validate import check_bool
 
 __all__ = [
     "ACTIVATIONS", "activation", "NORMS", "norm2d", "check_feature_map", "check_layer_dtype", "parameter_dtype", "PADDING_MODES",
@@ -419,6 +420,5 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """
     if not isinstance(module, nn.Module):
         raise DTypeError(describe("an nn.Module", type(module).__name__, "Pass the model itself."))
-    if not isinstance(trainable_only, bool):
-        raise DTypeError(describe("trainable_only as True or False", repr(trainable_only), "Pass True or False."))
+    check_bool(trainable_only, "trainable_only")
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torchvision.models import VGG19_Weights
 
-from hdrlab.errors import ChoiceError, DTypeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, ShapeError, describe
 from hdrlab.nn.blocks import check_layer_dtype, parameter_dtype
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
-from hdrlab.validate import check_ldr
+from hdrlab.validate import check_bool, check_ldr
 
 __all__ = ["VGG19_LAYERS", "VGG19_URL", "IMAGENET_MEAN", "IMAGENET_STD", "VGG19Features"]
 
@@ -127,9 +127,7 @@ class VGG19Features(nn.Module):
         super().__init__()
         self.layers = _check_layers(layers)
         check_pretrained(pretrained)
-        if not isinstance(normalize, bool):
-            raise DTypeError(describe("normalize as True or False", repr(normalize), "Pass normalize=True or False."))
-        self.normalize = normalize
+        self.normalize = check_bool(normalize, "normalize")
         self.features = _build_features(max(VGG19_LAYERS[name] for name in self.layers) + 1)
         what = "the ImageNet VGG19 weights"
         state = load_hub_weights(VGG19_URL, what, pretrained)
