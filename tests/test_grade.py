@@ -5,6 +5,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -165,6 +166,26 @@ class TestAssemble:
     @pytest.mark.parametrize("text", ["def f(x):\n    return x  # checks the value", "x = 'checks'", "def f(:"])
     def test_innocent_or_unparsable_answers_pass_the_guard(self, text):
         assert grading._guarded_use(text) == ""
+
+    def test_answers_are_parsed_one_at_a_time(self, monkeypatch):
+        """Submissions are graded on threads, and CPython 3.11's ast module fails when two threads parse at once."""
+        parsing, most = [0], [0]
+        real_parse = grading.ast.parse
+
+        def slow_parse(*args, **kwargs):
+            parsing[0] += 1
+            most[0] = max(most[0], parsing[0])
+            time.sleep(0.05)
+            parsing[0] -= 1
+            return real_parse(*args, **kwargs)
+
+        monkeypatch.setattr(grading.ast, "parse", slow_parse)
+        threads = [threading.Thread(target=grading._guarded_use, args=("x = 1",)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert most[0] == 1
 
 
 class TestGradeArguments:

@@ -47,6 +47,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -132,10 +133,17 @@ def _refused(submission: str, chapter: str, teacher: dict | None, reason: str) -
     return [GradeRow(submission, chapter, name, "exercise", "FAIL", reason) for name in names]
 
 
+# CPython 3.11's ast module is not thread-safe (python/cpython#106905): two threads building syntax trees at once can
+# raise "SystemError: AST constructor recursion depth mismatch". grade() grades submissions on threads, so parses
+# take turns.
+_AST_LOCK = threading.Lock()
+
+
 def _guarded_use(text: str) -> str:
     """The first guarded name an answer cell uses, or '' (also when it does not parse: running it reports that)."""
     try:
-        tree = ast.parse(text)
+        with _AST_LOCK:
+            tree = ast.parse(text)
     except SyntaxError:
         return ""
     for node in ast.walk(tree):
