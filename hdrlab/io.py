@@ -42,7 +42,7 @@ from hdrlab.errors import (
     ShapeError,
     describe,
 )
-from hdrlab.validate import check_exposure_times, check_ldr, check_radiance
+from hdrlab.validate import as_path, check_exposure_times, check_ldr, check_radiance
 
 _compat.enable_opencv_exr()
 import cv2  # noqa: E402  (the EXR switch must be set before cv2 is first imported)
@@ -57,14 +57,6 @@ LDR_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _CODE_MAX = {8: (255, np.uint8), 16: (65535, np.uint16)}
 _EXR_DISABLED = "OpenEXR codec is disabled"
 _JPEG_TAIL = 1024  # bytes at a JPEG's end searched for its end-of-image marker (some cameras append a trailer)
-
-
-def _as_path(path: str | os.PathLike) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise DTypeError(
-            describe("a path (str or pathlib.Path)", type(path).__name__, "Pass the file name as a string.")
-        )
-    return Path(path)
 
 
 def _check_extension(path: Path, allowed: tuple[str, ...], fix: str) -> str:
@@ -188,7 +180,7 @@ def read_hdr(path: str | os.PathLike) -> torch.Tensor:
 
     Taught in: notebooks/00_getting_started.ipynb
     """
-    path = _as_path(path)
+    path = as_path(path)
     _check_extension(path, HDR_EXTENSIONS, "Use read_ldr for PNG/JPEG files, or read_image for any supported file.")
     return _to_tensor(_imread(path)).float()
 
@@ -218,7 +210,7 @@ def read_ldr(path: str | os.PathLike) -> torch.Tensor:
 
     Taught in: notebooks/00_getting_started.ipynb
     """
-    path = _as_path(path)
+    path = as_path(path)
     _check_extension(path, LDR_EXTENSIONS, "Use read_hdr for EXR/HDR files, or read_image for any supported file.")
     array = _imread(path)
     if array.dtype not in (np.uint8, np.uint16):
@@ -252,7 +244,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
 
     Taught in: notebooks/00_getting_started.ipynb
     """
-    path = _as_path(path)
+    path = as_path(path)
     suffix = _check_extension(path, HDR_EXTENSIONS + LDR_EXTENSIONS, "Convert the image to one of these formats.")
     return read_hdr(path) if suffix in HDR_EXTENSIONS else read_ldr(path)
 
@@ -282,7 +274,7 @@ def write_hdr(path: str | os.PathLike, image: torch.Tensor) -> Path:
 
     Taught in: notebooks/00_getting_started.ipynb
     """
-    path = _as_path(path)
+    path = as_path(path)
     suffix = _check_extension(path, HDR_EXTENSIONS, "Use write_ldr for PNG/JPEG (after a tone map).")
     check_radiance(image)
     _check_single(image)
@@ -330,7 +322,7 @@ def write_ldr(path: str | os.PathLike, image: torch.Tensor, bits: int = 8, quali
 
     Taught in: notebooks/00_getting_started.ipynb
     """
-    path = _as_path(path)
+    path = as_path(path)
     suffix = _check_extension(path, LDR_EXTENSIONS, "Use write_hdr for radiance (.exr/.hdr).")
     check_ldr(image)
     _check_single(image)
@@ -418,7 +410,7 @@ def read_bracket(source: str | os.PathLike | list | tuple, *, times_file: str | 
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
     paths = _bracket_paths(source)
-    override = None if times_file is None else _read_times_file(_as_path(times_file))
+    override = None if times_file is None else _read_times_file(as_path(times_file))
     frames, times = [], []
     for path in paths:
         frames.append(_oriented(_to_tensor(_imread(path)), _exif_value(path, _ORIENTATION)))
@@ -476,7 +468,7 @@ def write_bracket(folder: str | os.PathLike, stack: torch.Tensor, times: torch.T
     if times.dim() != 1:
         raise ShapeError(describe("times of shape (N,)", f"shape {tuple(times.shape)}", "Write one bracket at a time."))
     seconds = times.tolist()
-    out = _as_path(folder)
+    out = as_path(folder)
     out.mkdir(parents=True, exist_ok=True)
     for i, (frame, time) in enumerate(zip(stack, seconds)):
         exif, ratio = Image.Exif(), Fraction(time).limit_denominator(10**6)
@@ -490,7 +482,7 @@ def write_bracket(folder: str | os.PathLike, stack: torch.Tensor, times: torch.T
 def _bracket_paths(source: object) -> list[Path]:
     """The frame files of a folder (sorted by name) or of a list of paths, each an existing supported file."""
     if isinstance(source, (list, tuple)):
-        paths = [_as_path(item) for item in source]
+        paths = [as_path(item) for item in source]
     elif isinstance(source, (str, os.PathLike)):
         folder = Path(source)
         if not folder.is_dir():

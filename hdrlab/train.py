@@ -100,7 +100,7 @@ from hdrlab.errors import (
     ShapeError,
     describe,
 )
-from hdrlab.validate import check_positive
+from hdrlab.validate import as_path, check_positive
 
 __all__ = [
     "AMP_CHOICES",
@@ -920,6 +920,8 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
 
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        FileFormatError: ``settings.json`` is empty, corrupt, or not a non-empty JSON object.
+        DTypeError: ``run_dir`` is not a path.
 
     Example:
         >>> import tempfile
@@ -930,14 +932,26 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
         >>> settings, checkpoint.name
         ({'width': 4}, 'step_00000002.pt')
     """
-    run = Path(run_dir)
+    run = as_path(run_dir, "run_dir")
     settings_file, checkpoint = run / "settings.json", latest_checkpoint(run)
     if not settings_file.is_file() or checkpoint is None:
         raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
                                         f"Train one: python -m hdrlab train {method} --out DIR."))
-    record = json.loads(settings_file.read_text())
+    record = _read_settings_file(settings_file, method)
     record.pop(THREADS_KEY, None)
     return record, checkpoint
+
+
+def _read_settings_file(file: Path, method: str) -> dict[str, Any]:
+    """The JSON object in a run's ``settings.json``; a FileFormatError when it is empty, corrupt or not an object."""
+    fix = f"Delete the run folder and train again: python -m hdrlab train {method} --out DIR."
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FileFormatError(describe(f"{file} holding a JSON object of settings", f"unreadable ({err})", fix)) from err
+    if not isinstance(record, dict) or not record:
+        raise FileFormatError(describe(f"{file} holding a JSON object of settings", f"{record!r}", fix))
+    return record
 
 
 #: Settings keys that may differ when a run is continued: its length and its logging/checkpoint cadences.

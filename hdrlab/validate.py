@@ -19,7 +19,9 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -39,6 +41,7 @@ __all__ = [
     "check_bool",
     "check_generator",
     "as_float_tensor",
+    "as_path",
 ]
 
 
@@ -318,3 +321,10 @@ def as_float_tensor(values: Sequence[float] | torch.Tensor, name: str) -> torch.
     except (TypeError, ValueError) as err:
         raise DTypeError(describe(f"{name} as a sequence of numbers", repr(values), "Pass e.g. [-2.0, 0.0, 2.0].")) from err
 
+
+def as_path(value: object, name: str = "path") -> Path:
+    """``value`` as a :class:`pathlib.Path`, or a DTypeError when it is not a str or path-like object."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise DTypeError(describe(f"{name} as a str or pathlib.Path", type(value).__name__,
+                                  "Pass the file or folder name as a string."))
+    return Path(value)

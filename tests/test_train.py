@@ -732,6 +732,20 @@ def test_read_run_names_the_method_when_the_run_is_missing(tmp_path: Path) -> No
     assert record == {"width": 8} and checkpoint.name == "step_00000003.pt"
 
 
+@pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe\x00", b"{}", b"[1, 2]", b"null"])
+def test_read_run_rejects_a_settings_file_that_is_not_a_json_object(tmp_path: Path, content: bytes) -> None:
+    train.save_checkpoint(tmp_path / "checkpoints" / "step_00000001.pt", model=nn.Linear(1, 1), step=1)
+    (tmp_path / "settings.json").write_bytes(content)
+    with pytest.raises(FileFormatError, match="Expected .*settings.json holding a JSON object"):
+        train.read_run(tmp_path, "expandnet")
+
+
+@pytest.mark.parametrize("run_dir", [None, 3, ["runs/a"]])
+def test_read_run_rejects_a_run_dir_that_is_not_a_path(run_dir: object) -> None:
+    with pytest.raises(DTypeError, match="Expected run_dir as a str or pathlib.Path"):
+        train.read_run(run_dir, "expandnet")
+
+
 class TestWriteSettings:
     def test_fresh_run_writes(self, tmp_path):
         path = train.write_settings(tmp_path / "run", {"lr": 0.1, "sizes": (1, 2)})
