@@ -48,7 +48,15 @@ from torchvision.models import AlexNet_Weights, VGG16_Weights
 from hdrlab.errors import ChoiceError, DTypeError, MissingPackageError, RangeError, ShapeError, describe
 from hdrlab.imaging.tonemap import _nanquantile, apply_tonemap, luminance, mu_law, normalize_hdr
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
-from hdrlab.validate import check_bool, check_image, check_number, check_positive, check_radiance, check_tensor
+from hdrlab.validate import (
+    check_bool,
+    check_image,
+    check_number,
+    check_positive,
+    check_radiance,
+    check_same_dtype,
+    check_tensor,
+)
 
 __all__ = [
     "psnr", "ssim", "ms_ssim", "mu_psnr", "tonemapped_psnr", "tonemapped_ssim", "log_error_stops", "LPIPS",
@@ -146,7 +154,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
 
     Raises:
         ShapeError: shapes differ, or a side < 11 px.
-        RangeError, DTypeError: see :func:`psnr`.
+        RangeError, DTypeError: see :func:`psnr`; also prediction and target of different dtypes.
 
     Example:
         >>> x = torch.rand(3, 16, 16)
@@ -161,6 +169,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
     _check_display_pair(pred, target, data_range)
+    check_same_dtype(pred, target)  # their convolutions need one dtype
     _check_min_side(pred, _SSIM_WINDOW, "SSIM", "Use a larger crop; SSIM's window is 11 px wide.")
     score = pytorch_msssim.ssim(_batched(pred), _batched(target), data_range=data_range, size_average=False)
     return score.reshape(pred.shape[:-3])
@@ -180,7 +189,7 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -
 
     Raises:
         ShapeError: shapes differ, or a side <= 160 px.
-        RangeError, DTypeError: see :func:`psnr`.
+        RangeError, DTypeError: see :func:`psnr`; also prediction and target of different dtypes.
 
     Example:
         >>> x = torch.rand(1, 3, 161, 161)
@@ -194,6 +203,7 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
     _check_display_pair(pred, target, data_range)
+    check_same_dtype(pred, target)  # their convolutions need one dtype
     _check_min_side(pred, _MS_SSIM_MIN_SIDE, "MS-SSIM (5 scales)", "Use ssim() instead, or a larger crop.")
     score = pytorch_msssim.ms_ssim(_batched(pred), _batched(target), data_range=data_range, size_average=False)
     return score.reshape(pred.shape[:-3])
@@ -607,7 +617,7 @@ def pu21_ssim(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display_peak:
         ``(*,)`` SSIM, 1 for identical images.
 
     Raises:
-        ShapeError, DTypeError, RangeError: see :func:`pu21_psnr`; a side < 11 px.
+        ShapeError, DTypeError, RangeError: see :func:`pu21_psnr`; a side < 11 px; dtypes that differ.
 
     Example:
         >>> target = torch.rand(3, 16, 16) + 0.01
@@ -615,6 +625,7 @@ def pu21_ssim(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, display_peak:
         1.0
     """
     _check_pair(pred_hdr, target_hdr, check_radiance)
+    check_same_dtype(pred_hdr, target_hdr)
     _check_min_side(target_hdr, _SSIM_WINDOW, "SSIM", "Use a larger crop; SSIM's window is 11 px wide.")
     check_positive(display_peak, "display_peak")
     pred, target = _on_display(_batched(pred_hdr), _batched(target_hdr), display_peak, align_scale)

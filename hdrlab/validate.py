@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -42,6 +42,14 @@ __all__ = [
     "check_generator",
     "as_float_tensor",
     "as_path",
+    "check_module",
+    "check_record_keys",
+    "check_choice",
+    "check_mapping",
+    "check_records",
+    "check_sequence",
+    "check_scores",
+    "check_same_dtype",
 ]
 
 
@@ -328,3 +336,196 @@ def as_path(value: object, name: str = "path") -> Path:
         raise DTypeError(describe(f"{name} as a str or pathlib.Path", type(value).__name__,
                                   "Pass the file or folder name as a string."))
     return Path(value)
+
+
+def check_module(value: object, name: str, expected: type | tuple[type, ...] = torch.nn.Module) -> None:
+    """Check ``value`` is an instance of ``expected`` (a model class, or any ``nn.Module`` by default).
+
+    Raises:
+        DTypeError: ``value`` is not an ``expected`` (a str, None, a list, another model class).
+
+    Example:
+        >>> check_module(torch.nn.Linear(2, 2), "model")
+        >>> check_module("model", "model", torch.nn.Linear)
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.DTypeError: Expected model as a Linear, got str. Pass the model object itself (e.g. Linear(...)).
+    """
+    if not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise DTypeError(describe(f"{name} as a {names}", type(value).__name__,
+                                  f"Pass the model object itself (e.g. {names.split(' or ')[0]}(...))."))
+
+
+def check_record_keys(record: Mapping[str, object], required: Iterable[str], source: str,
+                      allowed: Iterable[str] = ()) -> None:
+    """Check a record read from a file (a run's ``settings.json``) has every ``required`` key and no unknown one.
+
+    Args:
+        record: the parsed JSON object.
+        required: keys it must have.
+        source: what it came from, for the message (e.g. the file's path).
+        allowed: optional keys it may have besides ``required``; every other key is unknown.
+
+    Raises:
+        FileFormatError: keys are missing or unknown; the message names them.
+
+    Example:
+        >>> check_record_keys({"width": 4}, ["width"], "settings.json")
+        >>> check_record_keys({}, ["width"], "settings.json")
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.FileFormatError: Expected settings.json with the keys ['width'], got missing ['width']. The file was written by another hdrlab version or edited by hand: train the run again.
+    """
+    from hdrlab.errors import FileFormatError  # only this check raises it
+
+    required, known = list(required), {*required, *allowed}
+    missing = [key for key in required if key not in record]
+    unknown = [key for key in record if key not in known]
+    if missing or unknown:
+        got = ", ".join(f"{what} {keys}" for what, keys in (("missing", missing), ("unknown", unknown)) if keys)
+        raise FileFormatError(describe(f"{source} with the keys {sorted(known)}", got,
+                                       "The file was written by another hdrlab version or edited by hand: "
+                                       "train the run again."))
+
+
+def check_choice(value: object, name: str, choices: Sequence[object]) -> None:
+    """Check ``value`` is one of ``choices``, of the same type too (so ``1`` is not ``True``, and a list is no match).
+
+    Raises:
+        ChoiceError: anything else (an unknown name, None, a number, a list).
+
+    Example:
+        >>> check_choice("auto", "resume", (True, False, "auto"))
+        >>> check_choice(1, "resume", (True, False, "auto"))
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.ChoiceError: Expected resume in (True, False, 'auto'), got 1. Pass one of them exactly.
+    """
+    from hdrlab.errors import ChoiceError  # only this check raises it
+
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        raise ChoiceError(describe(f"{name} in {tuple(choices)}", repr(value), "Pass one of them exactly."))
+
+
+def check_mapping(value: object, name: str, keys: Iterable[str] = ()) -> Mapping:
+    """Check ``value`` is a mapping (a dict) holding every key of ``keys``, and return it.
+
+    Raises:
+        DTypeError: not a mapping, or a key is missing (the message names it).
+
+    Example:
+        >>> check_mapping({"ldr": 1, "hdr": 2}, "pair", ("ldr", "hdr"))
+        {'ldr': 1, 'hdr': 2}
+        >>> check_mapping({"ldr": 1}, "pair", ("ldr", "hdr"))
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.DTypeError: Expected pair as a mapping with the keys ['ldr', 'hdr'], got a mapping without 'hdr'. Pass a dict with those keys (as the function's docstring lists them).
+    """
+    keys = list(keys)
+    missing = [key for key in keys if key not in value] if isinstance(value, Mapping) else []
+    if not isinstance(value, Mapping) or missing:
+        got = f"a mapping without {missing[0]!r}" if missing else type(value).__name__
+        raise DTypeError(describe(f"{name} as a mapping with the keys {keys}" if keys else f"{name} as a mapping", got,
+                                  "Pass a dict with those keys (as the function's docstring lists them)."))
+    return value
+
+
+def check_records(value: object, name: str, keys: Iterable[str] = ()) -> list[Mapping]:
+    """Check ``value`` is a non-empty list or tuple of mappings, each with every key of ``keys``; return it as a list.
+
+    Raises:
+        DTypeError: not a list or tuple, or an item is not a mapping with the keys. RangeError: empty.
+
+    Example:
+        >>> check_records([{"hdr": 1}], "pairs", ("hdr",))
+        [{'hdr': 1}]
+        >>> check_records([], "pairs", ("hdr",))
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.RangeError: Expected at least one item in pairs, got an empty list. Pass the items to score, e.g. from a held_out_* function.
+    """
+    if not isinstance(value, (list, tuple)):
+        raise DTypeError(describe(f"{name} as a list of dicts", type(value).__name__,
+                                  "Pass a list, e.g. what a held_out_* function returns."))
+    if not value:
+        raise RangeError(describe(f"at least one item in {name}", f"an empty {type(value).__name__}",
+                                  "Pass the items to score, e.g. from a held_out_* function."))
+    keys = list(keys)
+    for index, item in enumerate(value):
+        check_mapping(item, f"{name}[{index}]", keys)
+    return list(value)
+
+
+def check_sequence(value: object, name: str, item: Callable[[object, str], object] | None = None) -> list:
+    """Check ``value`` is a non-empty list or tuple (not a str), each element passing ``item(element, name[i])``.
+
+    Args:
+        value: the sequence (e.g. the EVs or response-curve names of a held-out set).
+        name: its name in messages.
+        item: an optional check of each element, called as ``item(element, "name[i]")``, e.g. :func:`check_number`.
+
+    Returns:
+        ``value`` as a list.
+
+    Raises:
+        DTypeError: not a list or tuple. RangeError: empty. Whatever ``item`` raises for a bad element.
+
+    Example:
+        >>> check_sequence((0.0, 1.0), "evs", check_number)
+        [0.0, 1.0]
+        >>> check_sequence([], "evs")
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.RangeError: Expected at least one element in evs, got an empty list. Pass e.g. (0.0, 1.0).
+    """
+    if not isinstance(value, (list, tuple)):
+        raise DTypeError(describe(f"{name} as a list or tuple", type(value).__name__, "Pass e.g. (0.0, 1.0)."))
+    if not value:
+        raise RangeError(describe(f"at least one element in {name}", f"an empty {type(value).__name__}",
+                                  "Pass e.g. (0.0, 1.0)."))
+    for index, element in enumerate(value):
+        if item is not None:
+            item(element, f"{name}[{index}]")
+    return list(value)
+
+
+def check_scores(scores: object, name: str = "scores", keys: Iterable[str] = ()) -> Mapping[str, float]:
+    """Check ``scores`` maps metric names (str) to real numbers (not bools; inf allowed: a PSNR of equal images) and
+    holds every key of ``keys``; return it.
+
+    Raises:
+        DTypeError: not such a mapping, or a key is missing (the message names it).
+
+    Example:
+        >>> check_scores({"psnr/naive": 20.0}, keys=["psnr/naive"])
+        {'psnr/naive': 20.0}
+    """
+    check_mapping(scores, name, keys)
+    assert isinstance(scores, Mapping)
+    for key, value in scores.items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DTypeError(describe(f"{name} mapping metric names to numbers", f"{key!r}: {value!r}",
+                                      "Pass the dict an evaluate function returned."))
+    return scores
+
+
+def check_same_dtype(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("prediction", "target")) -> None:
+    """Check two tensors that meet in one op (a matmul, a convolution) share a dtype; O(1), no data read.
+
+    Inside ``torch.autocast`` (on ``a``'s device) anything goes: autocast casts the operands itself.
+
+    Raises:
+        DTypeError: different dtypes outside autocast (e.g. a float16 prediction with a float32 target).
+
+    Example:
+        >>> check_same_dtype(torch.zeros(2), torch.zeros(2))
+        >>> check_same_dtype(torch.zeros(2, dtype=torch.float16), torch.zeros(2))
+        Traceback (most recent call last):
+        ...
+        hdrlab.errors.DTypeError: Expected prediction and target of one dtype (target torch.float32), got prediction torch.float16. Convert one to the other's dtype (x.to(y.dtype)), or compute both under torch.autocast.
+    """
+    if a.dtype != b.dtype and not torch.is_autocast_enabled(a.device.type):
+        raise DTypeError(describe(f"{names[0]} and {names[1]} of one dtype ({names[1]} {b.dtype})",
+                                  f"{names[0]} {a.dtype}",
+                                  "Convert one to the other's dtype (x.to(y.dtype)), or compute both under torch.autocast."))

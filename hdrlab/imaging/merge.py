@@ -71,7 +71,7 @@ from hdrlab.imaging.crf import (
 )
 from hdrlab.imaging.tonemap import REC709_LUMA
 from hdrlab.imaging.weights import weight_lut
-from hdrlab.validate import check_exposure_times, check_nonnegative, check_tensor
+from hdrlab.validate import check_exposure_times, check_int, check_nonnegative, check_tensor
 
 __all__ = ["merge_debevec", "LOOKUP_BACKWARDS", "piecewise_linear_lookup", "merge_debevec_differentiable",
            "synthesize_hdr", "mertens_fusion"]
@@ -93,14 +93,22 @@ _BINOMIAL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # Burt & Adelson's 5-tap g
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _check_stack(stack: object, times: object = None) -> int:
-    """Validate a float LDR stack ``(N, 3, H, W)``/``(B, N, 3, H, W)`` (and its times), N >= 2; return N.
+def _check_stack(stack: object) -> int:
+    """Validate a float LDR stack ``(N, 3, H, W)``/``(B, N, 3, H, W)``, N >= 2 (no times: fusion); return N.
 
     The values are checked in chunks on hdrlab's workers (one pass, no fork-join in the caller's thread).
     """
     stack = _check_layout(stack)
     check_tensor(stack, "exposure stack")
-    n, _ = _check_code_stack(stack, times, None) if times is not None else (_check_frames(stack), None)
+    n = _check_frames(stack)
+    _check_values(stack, 2)
+    return n
+
+
+def _check_timed_stack(stack: object, times: object) -> int:
+    """As :func:`_check_stack`, and the stack's exposure times (required, one per frame); return N."""
+    check_tensor(_check_layout(stack), "exposure stack")
+    n, _ = _check_code_stack(stack, times, None)
     _check_values(stack, 2)
     return n
 
@@ -414,7 +422,7 @@ def _check_table(table: object, levels_from: str) -> torch.Tensor:
         raise ShapeError(describe(f"{levels_from} with a last dim of L >= 2 entries (one per code value)",
                                   f"shape {tuple(table.shape)}", "Pass e.g. a (3, 256) inverse response."))
     if table.requires_grad:
-        raise ValueError(describe(f"{levels_from} that needs no gradient", "a tensor with requires_grad=True",
+        raise RangeError(describe(f"{levels_from} that needs no gradient", "a tensor with requires_grad=True",
                                   "The table is a constant of the layer (the paper solves it without a gradient): "
                                   "pass table.detach()."))
     return table
@@ -457,9 +465,9 @@ def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor, *, backward: s
         ``(..., P)`` looked-up values, ``x``'s shape and the table's dtype.
 
     Raises:
-        DTypeError: non-float inputs. RangeError: ``x`` outside [0, 1] or NaN.
-        ShapeError: a table with fewer than 2 entries or not broadcastable.
-        ValueError: a table that requires grad. ChoiceError: an unknown ``backward``.
+        DTypeError: non-float inputs. RangeError: ``x`` outside [0, 1] or NaN; a NaN/inf table entry;
+        a table that requires grad. ShapeError: a table with fewer than 2 entries or not broadcastable.
+        ChoiceError: an unknown ``backward``.
 
     Example:
         >>> x = torch.tensor([0.25, 0.5, 0.75], requires_grad=True)
@@ -477,12 +485,20 @@ def piecewise_linear_lookup(x: torch.Tensor, table: torch.Tensor, *, backward: s
     """
     _check_unit_values(x)
     table = _check_table(table, "lookup table")
+    if not torch.isfinite(table).all():
+        raise RangeError(describe("a finite lookup table", f"{int((~table.isfinite()).sum())} NaN/inf entries",
+                                  "Fill every code's entry (e.g. g[:, 0] = g[:, 1] where ln(0) gave -inf)."))
     backward = _check_backward(backward)
     try:
         torch.broadcast_shapes(table.shape[:-1], x.shape[:-1])
     except RuntimeError as err:
         raise ShapeError(describe("a table whose leading dims broadcast to x's", f"table {tuple(table.shape)}, "
                                   f"x {tuple(x.shape)}", "Give the table singleton dims where x has more.")) from err
+    return _lookup(x, table, backward)
+
+
+def _lookup(x: torch.Tensor, table: torch.Tensor, backward: str) -> torch.Tensor:
+    """:func:`piecewise_linear_lookup` without the checks, for the merge layer (which checked its inputs)."""
     return _PiecewiseLinearLookup.apply(x, table.to(x.dtype), backward)
 
 
@@ -550,7 +566,7 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
     Raises:
         DTypeError, ShapeError, ExposureError, RangeError, ChoiceError: as
         :func:`merge_debevec`; ShapeError also for a per-stack ``g`` whose batch
-        differs; ValueError for a ``g`` that requires grad; ChoiceError for an unknown ``backward``.
+        differs; RangeError (a ValueError) for a ``g`` that requires grad; ChoiceError for an unknown ``backward``.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -571,7 +587,7 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
 
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
-    n = _check_stack(stack, times)
+    n = _check_timed_stack(stack, times)
     backward = _check_backward(backward)
     height, width = stack.shape[-2:]
     planes = stack.reshape(-1, n, 3, height * width)
@@ -579,9 +595,9 @@ def merge_debevec_differentiable(stack: torch.Tensor, times: torch.Tensor, g: to
     log_t = times.detach().to(stack.device, stack.dtype).log().reshape(-1, n).expand(batch, n)
     g = _check_responses(g, batch, log_t.float()).to(stack.device, stack.dtype)
     w_lut = weight_lut(weight, int(math.log2(g.shape[-1]))).to(stack.device, stack.dtype)
-    g_z = piecewise_linear_lookup(planes, g.unsqueeze(1), backward=backward)  # (B, N, 3, P)
+    g_z = _lookup(planes, g.unsqueeze(1), backward)  # (B, N, 3, P)
     constant_weights = backward == "left_difference"  # Eq. 3: no gradient through w
-    w_z = piecewise_linear_lookup(planes.detach() if constant_weights else planes, w_lut, backward=backward)
+    w_z = _lookup(planes.detach() if constant_weights else planes, w_lut, backward)
     votes = _sum_frames(w_z * (g_z - log_t.view(batch, n, 1, 1)), 1)
     weights = _sum_frames(w_z, 1)
     clipped = weights == 0
@@ -629,6 +645,7 @@ def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor 
     Raises:
         As :func:`merge_debevec_differentiable`; RangeError from the solve when a stack shows no
         pixel with two different unclipped codes (nothing to fit, e.g. flat frames of an untrained net).
+        DTypeError, RangeError: ``seed`` not an int >= 0.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -641,8 +658,9 @@ def synthesize_hdr(stack: torch.Tensor, times: torch.Tensor, *, g: torch.Tensor 
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     _check_backward(backward)
+    check_int(seed, "seed", 0)
     if g is None:
-        n = _check_stack(stack, times)
+        n = _check_timed_stack(stack, times)
         frames = stack.detach().reshape(-1, n, *stack.shape[-3:])
         per_stack = times.detach().reshape(-1, n).expand(frames.shape[0], n)
         g = torch.stack([recover_debevec(frames[b], per_stack[b], generator=torch.Generator().manual_seed(seed))

@@ -31,7 +31,15 @@ import torch
 import torch.nn.functional as F
 
 from hdrlab.errors import ChoiceError, RangeError, ShapeError, describe
-from hdrlab.validate import check_image, check_ldr, check_nonnegative, check_positive, check_radiance
+from hdrlab.validate import (
+    check_bool,
+    check_image,
+    check_ldr,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    check_radiance,
+)
 
 __all__ = [
     "REC709_LUMA", "NORMALIZATIONS", "TONEMAPS", "luminance", "srgb_encode", "srgb_decode", "gamma_encode",
@@ -132,6 +140,7 @@ def gamma_encode(linear: torch.Tensor, gamma: float = 2.2) -> torch.Tensor:
 
     Raises:
         RangeError: values outside [0, 1], or ``gamma <= 0``.
+        DTypeError: ``gamma`` not a number.
 
     Example:
         >>> round(float(gamma_encode(torch.full((3, 1, 1), 0.5))[0, 0, 0]), 4)
@@ -166,7 +175,8 @@ def _log_average(lum: torch.Tensor) -> torch.Tensor:
 
 
 def _check_key(key: float) -> None:
-    if not 0 < key <= 1:
+    check_positive(key, "key")
+    if not key <= 1:
         raise RangeError(describe("key in (0, 1]", repr(key), "Use 0.18 for average scenes, lower for dark ones."))
 
 
@@ -209,6 +219,7 @@ def reinhard_global(radiance: torch.Tensor, key: float = 0.18, white: float | No
 
     Raises:
         RangeError: negative/NaN radiance, ``key`` not in (0, 1], ``white <= 0``.
+        DTypeError: ``key`` or ``white`` not a number.
 
     Example:
         >>> out = reinhard_global(torch.full((3, 2, 2), 5.0))
@@ -289,6 +300,7 @@ def reinhard_local(
     Raises:
         RangeError: negative/NaN radiance; ``key``, ``phi``, ``epsilon``,
             ``scales`` or ``white`` out of range.
+        DTypeError: ``key``, ``phi``, ``epsilon`` or ``white`` not a number.
 
     Example:
         >>> out = reinhard_local(torch.full((3, 8, 8), 5.0))
@@ -365,7 +377,7 @@ def _nanquantile(values: torch.Tensor, q: float) -> torch.Tensor:
 
 
 def _check_percentiles(low: float, high: float) -> None:
-    if not 0 <= low < high <= 100:
+    if not 0 <= check_number(low, "low_percentile") < check_number(high, "high_percentile") <= 100:
         raise RangeError(
             describe("0 <= low_percentile < high_percentile <= 100", f"{low!r}, {high!r}", "Use e.g. 0.1 and 99.9.")
         )
@@ -394,7 +406,8 @@ def log_display(
         ``(*, 3, H, W)`` display values in [0, 1].
 
     Raises:
-        RangeError: negative/NaN radiance or percentiles out of order.
+        RangeError: negative/NaN radiance, non-finite percentiles or percentiles out of order.
+        DTypeError: a percentile not a number, ``colour`` not True/False.
 
     Example:
         >>> ramp = (2.0 ** torch.arange(5.0)).view(1, 1, 5).expand(3, 1, 5)
@@ -405,6 +418,7 @@ def log_display(
     """
     check_radiance(radiance)
     _check_percentiles(low_percentile, high_percentile)
+    check_bool(colour, "colour")
     lum = _luma(radiance)
     log_lum = torch.where(lum > 0, lum.clamp_min(1e-30).log(), torch.full_like(lum, math.nan))
     flat = log_lum.flatten(-3)
@@ -437,6 +451,7 @@ def hdr_scale(hdr: torch.Tensor, method: str = "percentile", percentile: float =
         ChoiceError: unknown ``method``.
         RangeError: negative/NaN radiance, ``percentile`` out of range, or a
             scale of 0 (an image that is black at that statistic).
+        DTypeError: ``percentile`` not a number.
 
     Example:
         >>> float(hdr_scale(torch.full((3, 2, 2), 4.0), "max").flatten()[0])
@@ -447,7 +462,7 @@ def hdr_scale(hdr: torch.Tensor, method: str = "percentile", percentile: float =
     check_radiance(hdr)
     if method not in NORMALIZATIONS:
         raise ChoiceError(describe(f"method one of {NORMALIZATIONS}", repr(method), "Use 'percentile' (robust)."))
-    if not 0 < percentile <= 100:
+    if not 0 < check_number(percentile, "percentile") <= 100:
         raise RangeError(describe("percentile in (0, 100]", repr(percentile), "Use 99.0, or method='max'."))
     lum = _luma(hdr).flatten(-3)
     if method == "max":
@@ -496,6 +511,7 @@ def normalize_hdr(
     Raises:
         ChoiceError, RangeError: see :func:`hdr_scale`.
         ShapeError: ``reference`` leading dims differ from ``hdr``'s.
+        DTypeError: ``clip`` not True/False.
 
     Example:
         >>> hdr = torch.ones(3, 20, 20)
@@ -506,6 +522,7 @@ def normalize_hdr(
     Taught in: notebooks/01_camera_pipeline_debevec.ipynb
     """
     check_radiance(hdr)
+    check_bool(clip, "clip")
     if reference is None:
         reference = hdr
     check_radiance(reference, "reference radiance")
@@ -585,9 +602,9 @@ def _on_worker(fn: Callable[..., torch.Tensor], *args: object) -> torch.Tensor:
 
 def _check_luma(luma: object) -> tuple[float, float, float]:
     if not (isinstance(luma, (tuple, list)) and len(luma) == 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in luma)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < math.inf for v in luma)
             and sum(luma) > 0):
-        raise RangeError(describe("luma as three weights >= 0 with a positive sum", repr(luma),
+        raise RangeError(describe("luma as three finite weights >= 0 with a positive sum", repr(luma),
                                   "Use REC709_LUMA (linear RGB) or OPENCV_LUMA (to reproduce OpenCV)."))
     return tuple(float(v) for v in luma)  # type: ignore[return-value]
 

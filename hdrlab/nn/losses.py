@@ -29,7 +29,7 @@ from hdrlab.errors import ChoiceError, DTypeError, RangeError, ShapeError, descr
 from hdrlab.imaging.tonemap import mu_law
 from hdrlab.nn.blocks import _check_count
 from hdrlab.nn.features import VGG19Features
-from hdrlab.validate import check_nonnegative, check_positive, check_tensor
+from hdrlab.validate import check_int, check_nonnegative, check_positive, check_same_dtype, check_tensor
 
 __all__ = [
     "l1_loss", "cosine_loss", "expandnet_loss", "perceptual_loss", "PerceptualLoss", "PERCEPTUAL_REDUCTIONS",
@@ -604,6 +604,16 @@ def _position_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
+def _check_cobi_settings(spatial_weight: object, bandwidth: object, max_positions: object) -> float:
+    """Check CoBi's scalars (``spatial_weight`` in [0, 1], ``bandwidth`` > 0, ``max_positions`` >= 1); the weight."""
+    weight = check_nonnegative(spatial_weight, "spatial_weight")
+    if weight > 1:
+        raise RangeError(describe("spatial_weight in [0, 1]", repr(spatial_weight), "Use 0.1 (the paper's)."))
+    check_positive(bandwidth, "bandwidth")
+    check_int(max_positions, "max_positions", 1)
+    return weight
+
+
 def contextual_bilateral_loss(
     pred_features: torch.Tensor,
     target_features: torch.Tensor,
@@ -650,8 +660,9 @@ def contextual_bilateral_loss(
     Raises:
         ShapeError: shapes differ, not 4-D, or ``H * W > max_positions`` (downsample with
             ``F.avg_pool2d`` or sample positions / crop patches, as the authors sample 63 x 63).
-        RangeError: NaN/inf, ``spatial_weight`` outside [0, 1], ``bandwidth <= 0``.
-        DTypeError: not float.
+        RangeError: NaN/inf, ``spatial_weight`` outside [0, 1], ``bandwidth <= 0``, ``max_positions < 1``.
+        DTypeError: not float; prediction and target of different dtypes (outside ``torch.autocast``);
+            a setting of the wrong type (``max_positions`` not an int).
 
     Example:
         >>> t = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]]).view(1, 2, 2, 2)  # 4 directions
@@ -672,10 +683,8 @@ def contextual_bilateral_loss(
     if pred_features.dim() != 4:
         raise ShapeError(describe("feature maps (B, C, H, W)", f"shape {tuple(pred_features.shape)}",
                                   "Flatten leading dims into the batch."))
-    weight = check_nonnegative(spatial_weight, "spatial_weight")
-    if weight > 1:
-        raise RangeError(describe("spatial_weight in [0, 1]", repr(spatial_weight), "Use 0.1 (the paper's)."))
-    check_positive(bandwidth, "bandwidth")
+    check_same_dtype(pred_features, target_features, ("prediction features", "target features"))
+    weight = _check_cobi_settings(spatial_weight, bandwidth, max_positions)
     height, width = pred_features.shape[-2:]
     if height * width > max_positions:
         raise ShapeError(describe(
@@ -715,6 +724,8 @@ class CoBiLoss(nn.Module):
     Raises:
         ChoiceError: unknown layer or ``pretrained``.
         ShapeError: wrong number of weights.
+        RangeError, DTypeError: a negative or non-number weight; ``spatial_weight``, ``bandwidth`` or
+            ``max_positions`` invalid (see :func:`contextual_bilateral_loss`).
         MissingWeightsError: ``pretrained=True`` offline.
 
     Example:
@@ -739,6 +750,7 @@ class CoBiLoss(nn.Module):
         max_positions: int = COBI_MAX_POSITIONS,
     ) -> None:
         super().__init__()
+        _check_cobi_settings(spatial_weight, bandwidth, max_positions)
         self.vgg = VGG19Features(layers, pretrained=pretrained)
         self.weights = _layer_weights(self.vgg.layers, weights)
         self.spatial_weight, self.bandwidth, self.max_positions = spatial_weight, bandwidth, max_positions
