@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hdrlab.errors import ChoiceError, DTypeError, ExposureError, RangeError, ShapeError
+from hdrlab.imaging import merge as merge_module
 from hdrlab.imaging.camera import simulate_brackets
 from hdrlab.imaging.crf import get_response_curve
 from hdrlab.imaging.merge import merge_debevec, mertens_fusion
+from hdrlab.imaging.tonemap import luminance
 from hdrlab.imaging.weights import WEIGHTS, weight_lut
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -313,6 +315,25 @@ class TestMertensFusion:
         fused = mertens_fusion(stack)
         for b in range(2):
             torch.testing.assert_close(fused[b], mertens_fusion(stack[b]))
+
+    @pytest.mark.parametrize("size", [(1, 1), (2, 2), (6, 5), (130, 9), (300, 17)])
+    def test_contrast_is_the_reflect_101_laplacian_in_every_row(self, size):
+        """Contrast alone (exposedness and saturation off) is |3x3 Laplacian| of the grey, mirrored at all four edges.
+
+        Compared row band by row band, as the weights are computed; the last row once read the wrong mirror row.
+        """
+        frame = torch.rand(3, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        grey = luminance(frame)[0]  # (H, W)
+        padded = grey
+        for dim in (-1, -2):
+            padded = merge_module._pad_reflect(padded, dim, 1)
+        neighbours = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+        expected = (neighbours - 4 * grey).abs() + 1e-12
+        height = size[0]
+        for start in range(0, height, 128):
+            rows = (start, min(start + 128, height))
+            torch.testing.assert_close(merge_module._fusion_weight(frame, rows, 1.0, 0.0, 0.0),
+                                       expected[slice(*rows)])
 
     @pytest.mark.parametrize("size", [(31, 45), (64, 64), (1, 7)])
     def test_identical_frames_give_the_frame(self, size):

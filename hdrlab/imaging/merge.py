@@ -752,7 +752,7 @@ def _fusion_weight(frame: torch.Tensor, rows: tuple[int, int], contrast: float, 
     if start == 0:  # reflect-101 at the image's own edges only
         grey = torch.cat([grey[1:2] if height > 1 else grey[:1], grey], 0)
     if stop == height:
-        grey = torch.cat([grey, grey[-3:-2] if height > 1 else grey[-1:]], 0)
+        grey = torch.cat([grey, grey[-2:-1] if height > 1 else grey[-1:]], 0)
     centre = grey[1:-1, 1:-1]
     c = (grey[:-2, 1:-1] + grey[2:, 1:-1]).add_(grey[1:-1, :-2]).add_(grey[1:-1, 2:])
     c = c.sub_(centre, alpha=4.0).abs_()  # 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
