@@ -58,26 +58,48 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from hdrlab import env, train
 from hdrlab.data import scenes as scene_data
 from hdrlab.data.datasets import DEFAULT_CRFS, ExposurePairs, StackPairs
-from hdrlab.errors import ChoiceError, ExposureError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, ExposureError, MissingFileError, RangeError, ShapeError, describe
 from hdrlab.imaging import camera
-from hdrlab.imaging.crf import recover_debevec
+from hdrlab.imaging.crf import get_response_curve, recover_debevec
 from hdrlab.imaging.merge import merge_debevec
 from hdrlab.imaging.tonemap import mu_law, normalize_hdr
 from hdrlab.methods import expandnet
 from hdrlab.metrics import psnr, ssim, tonemapped_psnr, tonemapped_ssim
-from hdrlab.nn.blocks import ConvNormAct, ConvStack, check_feature_map, icnr_
+from hdrlab.nn.blocks import ConvNormAct, ConvStack, check_feature_map, check_layer_dtype, icnr_, parameter_dtype
+from hdrlab.nn.features import VGG19_LAYERS
 from hdrlab.nn.losses import PERCEPTUAL_REDUCTIONS, PerceptualLoss, total_variation
-from hdrlab.validate import as_float_tensor, check_int, check_ldr, check_radiance
+from hdrlab.nn.pretrained import check_pretrained
+from hdrlab.validate import (
+    as_float_tensor,
+    as_path,
+    check_bool,
+    check_choice,
+    check_int,
+    check_ldr,
+    check_mapping,
+    check_module,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    check_radiance,
+    check_record_keys,
+    check_records,
+    check_scores,
+    check_sequence,
+    check_tensor,
+)
 
 __all__ = [
     "MASK_THRESHOLD",
@@ -162,9 +184,10 @@ def exposure_mask(ldr: torch.Tensor, threshold: float = MASK_THRESHOLD) -> torch
 
 
 def _check_threshold(threshold: object) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.5 < threshold < 1:
+    value = check_number(threshold, "threshold")
+    if not 0.5 < value < 1:
         raise RangeError(describe("threshold in (0.5, 1)", repr(threshold), "Use 0.95 (the reference)."))
-    return float(threshold)
+    return value
 
 
 def _mask(ldr: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -215,7 +238,12 @@ class NormalizedTanh(nn.Module):
     """``0.5 tanh(x) + 0.5``: a tanh rescaled to (0, 1), the reference's LDR head."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Elementwise, any shape."""
+        """Elementwise, any shape.
+
+        Raises:
+            DTypeError: not a floating-point tensor.
+        """
+        check_tensor(x)
         return 0.5 * torch.tanh(x) + 0.5
 
 
@@ -252,7 +280,7 @@ class ExposureUNet(nn.Module):
         activation_name: a key of :data:`hdrlab.nn.blocks.ACTIVATIONS` (the reference: mish).
 
     Raises:
-        DTypeError, RangeError: bad sizes; ChoiceError: unknown head, norm or activation.
+        DTypeError, RangeError: bad sizes, ``concat_input`` not a bool; ChoiceError: unknown head, norm or activation.
 
     Example:
         >>> net = ExposureUNet(base_width=4, max_width=8, levels=3, head="tanh")
@@ -267,9 +295,9 @@ class ExposureUNet(nn.Module):
         for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels"), (base_width, "base_width"),
                             (max_width, "max_width"), (levels, "levels")):
             check_int(value, name, 1)
-        if head not in HEADS:
+        if not isinstance(head, str) or head not in HEADS:
             raise ChoiceError(describe(f"head in {tuple(HEADS)}", repr(head), "Use 'tanh' (N1) or 'normalized_tanh'."))
-        self.in_channels, self.concat_input = in_channels, bool(concat_input)
+        self.in_channels, self.concat_input = in_channels, check_bool(concat_input, "concat_input")
         self.widths = w = _unet_widths(base_width, max_width, levels)
 
         def double(c_in: int, c_out: int) -> ConvStack:
@@ -297,8 +325,9 @@ class ExposureUNet(nn.Module):
 
         Raises:
             ShapeError: wrong channel count or H, W not multiples of :attr:`multiple`.
+            DTypeError: not a float tensor of the network's dtype.
         """
-        check_feature_map(x, self.in_channels)
+        check_feature_map(x, self.in_channels, dtype=self.head[0].weight.dtype)
         if x.shape[-2] % self.multiple or x.shape[-1] % self.multiple:
             raise ShapeError(describe(f"H and W multiples of {self.multiple}", f"{tuple(x.shape[-2:])}",
                                       "Pad the image (generate() pads and crops back for you)."))
@@ -348,7 +377,7 @@ class MultiExposureNet(nn.Module):
         hdr_net, up_net, down_net: N1, N2, N3 (:class:`ExposureUNet`; no ``down_net`` when ``shared``).
 
     Raises:
-        DTypeError, RangeError: bad widths, levels or threshold.
+        DTypeError, RangeError: bad widths, levels or threshold; ``shared`` or ``masked_input`` not a bool.
 
     Example:
         >>> model = MultiExposureNet(n1_width=4, n23_width=4, levels=2, shared=True)
@@ -363,11 +392,11 @@ class MultiExposureNet(nn.Module):
         self.hdr_net = ExposureUNet(base_width=n1_width, max_width=n1_max_width, levels=levels, head="tanh",
                                     concat_input=False)
         self.up_net = ExposureUNet(base_width=n23_width, max_width=n23_max_width, levels=levels)
-        self.shared = bool(shared)
+        self.shared = check_bool(shared, "shared")
         if not self.shared:
             self.down_net = ExposureUNet(base_width=n23_width, max_width=n23_max_width, levels=levels)
         self.threshold = _check_threshold(threshold)
-        self.masked_input = bool(masked_input)
+        self.masked_input = check_bool(masked_input, "masked_input")
 
     @property
     def multiple(self) -> int:
@@ -407,9 +436,11 @@ class MultiExposureNet(nn.Module):
             ``(rendered, latent)``: ``(B, 3, H, W)`` in (0, 1) and the latent exposure ``E`` of the input.
 
         Raises:
-            ShapeError, DTypeError, RangeError: invalid image; ExposureError: ratios <= 0 or not finite.
+            ShapeError, DTypeError, RangeError: invalid image, or not of the model's dtype (e.g. float16);
+            ExposureError: ratios <= 0 or not finite.
         """
         check_ldr(ldr)
+        check_layer_dtype(ldr, parameter_dtype(self), "ldr")
         ratio = _check_ratio(ratio, ldr.shape[0]).to(ldr.device)
         latent = self.encode(ldr)
         scaled = latent * ratio.view(-1, 1, 1, 1)
@@ -442,7 +473,7 @@ def representation_loss(latent_short: torch.Tensor, latent_long: torch.Tensor, r
         0-dim tensor ``>= 0``.
 
     Raises:
-        ShapeError, DTypeError, RangeError: invalid latents; ExposureError: invalid ratios.
+        ShapeError, DTypeError, RangeError: invalid latents or ``eps``; ExposureError: invalid ratios.
 
     Example:
         >>> short = torch.full((1, 3, 2, 2), 0.25)
@@ -454,6 +485,7 @@ def representation_loss(latent_short: torch.Tensor, latent_long: torch.Tensor, r
     if latent_short.shape != latent_long.shape:
         raise ShapeError(describe("latents of one shape", f"{tuple(latent_short.shape)} and {tuple(latent_long.shape)}",
                                   "Pass the two latents of one batch of pairs."))
+    check_positive(eps, "eps")
     return _representation(latent_short, latent_long, _check_ratio(ratio, latent_short.shape[0]), eps)
 
 
@@ -475,6 +507,10 @@ def reconstruction_loss(rendered: torch.Tensor, target: torch.Tensor, mask: torc
     Returns:
         0-dim tensor.
 
+    Raises:
+        ShapeError, DTypeError, RangeError: invalid images; a mask that is not a float tensor ``(B, 1, H, W)``
+        in [0, 1].
+
     Example:
         >>> a, b = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
         >>> float(reconstruction_loss(a, b, torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])))
@@ -482,9 +518,13 @@ def reconstruction_loss(rendered: torch.Tensor, target: torch.Tensor, mask: torc
     """
     check_ldr(rendered, "rendered LDR")
     check_ldr(target, "target LDR")
+    check_tensor(mask, "mask")
     if rendered.shape != target.shape or mask.shape != (*target.shape[:-3], 1, *target.shape[-2:]):
         raise ShapeError(describe("rendered and target (B, 3, H, W) and a mask (B, 1, H, W)",
                                   f"{tuple(rendered.shape)}, {tuple(target.shape)}, {tuple(mask.shape)}",
+                                  "Use exposure_mask(target) as the mask."))
+    if mask.numel() and not (float(mask.min()) >= 0 and float(mask.max()) <= 1):  # NaN fails both comparisons
+        raise RangeError(describe("mask values in [0, 1]", f"values in [{float(mask.min()):.4g}, {float(mask.max()):.4g}]",
                                   "Use exposure_mask(target) as the mask."))
     return ((rendered - target).abs() * mask).mean()
 
@@ -493,16 +533,23 @@ def tv_loss(images: torch.Tensor) -> torch.Tensor:
     """Anisotropic total variation summed over each image, averaged over the batch (piq's ``l1`` TV, the reference's).
 
     Args:
-        images: ``(B, C, H, W)``.
+        images: ``(B, C, H, W)``, finite, B >= 1.
 
     Returns:
         0-dim tensor.
+
+    Raises:
+        DTypeError: not a float tensor; ShapeError: not 4-D, B = 0, or H or W < 2; RangeError: NaN or inf values.
 
     Example:
         >>> ramp = torch.arange(3.0).view(1, 1, 1, 3).expand(2, 3, 2, 3)  # +1 per column
         >>> float(tv_loss(ramp))  # 3 channels x 2 rows x 2 steps
         12.0
     """
+    check_tensor(images, "images")
+    if images.dim() != 4 or not images.shape[0]:
+        raise ShapeError(describe("images of shape (B, C, H, W) with B >= 1", f"shape {tuple(images.shape)}",
+                                  "Add a batch dim with images.unsqueeze(0)."))
     return total_variation(images, "sum") / images.shape[0]
 
 
@@ -518,8 +565,9 @@ class MultiExposureLoss(nn.Module):
         pretrained: ImageNet VGG weights: True, False or ``"auto"`` (random features offline, said in a printed line).
 
     Raises:
-        ChoiceError: unknown layer, ``pretrained`` or ``perceptual_reduction``; RangeError: a negative weight or
-            a missing key.
+        ChoiceError: unknown layer, ``pretrained`` or ``perceptual_reduction`` (checked even with a zero perceptual
+            weight); RangeError: a negative weight or a missing key; DTypeError: ``weights`` not a dict,
+            ``perceptual_layers`` not a list or tuple.
         MissingWeightsError: ``pretrained=True`` offline.
 
     Example:
@@ -532,15 +580,17 @@ class MultiExposureLoss(nn.Module):
                  perceptual_layers: tuple[str, ...] = ("pool1", "pool2", "pool3"),
                  pretrained: bool | str = "auto", perceptual_reduction: str = "channel_sum") -> None:
         super().__init__()
-        weights = dict(LOSS_WEIGHTS if weights is None else weights)
+        weights = dict(LOSS_WEIGHTS if weights is None else check_mapping(weights, "weights"))
         if set(weights) != set(LOSS_WEIGHTS) or any(
             isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf for w in weights.values()
         ):
             raise RangeError(describe(f"finite weights >= 0 for exactly {sorted(LOSS_WEIGHTS)}", repr(weights),
                                       "Start from dict(LOSS_WEIGHTS) and change values."))
-        if perceptual_reduction not in PERCEPTUAL_REDUCTIONS:
+        if not isinstance(perceptual_reduction, str) or perceptual_reduction not in PERCEPTUAL_REDUCTIONS:
             raise ChoiceError(describe(f"perceptual_reduction in {PERCEPTUAL_REDUCTIONS}", repr(perceptual_reduction),
                                        "Use 'channel_sum' (the reference's piq ContentLoss)."))
+        _check_layers(perceptual_layers)
+        check_pretrained(pretrained)
         self.weights = {name: float(w) for name, w in weights.items()}
         self.perceptual = (PerceptualLoss(perceptual_layers, pretrained=pretrained, reduction=perceptual_reduction)
                            if self.weights["perceptual"] else None)
@@ -555,7 +605,13 @@ class MultiExposureLoss(nn.Module):
         Returns:
             ``{"loss", "recon", "hdr", "perceptual", "tv"}``: ``loss`` carries the graph,
             the others are detached, unweighted, summed over both directions.
+
+        Raises:
+            DTypeError: not dicts with those keys of float tensors; ShapeError: images not ``(B, 3, H, W)`` of one
+                shape, or ``ratio`` not ``(B,)`` (constant-time checks only: values are not scanned).
         """
+        _check_fields(rendered, "rendered", ("x_hat", "y_hat", "latent_x", "latent_y"))
+        _check_fields(batch, "batch", ("x", "y"), ("ratio",), rendered["x_hat"].shape)
         x, y = batch["x"], batch["y"]
         mask_x, mask_y = _mask(x, MASK_THRESHOLD), _mask(y, MASK_THRESHOLD)
         x_hat, y_hat = rendered["x_hat"], rendered["y_hat"]
@@ -574,6 +630,32 @@ class MultiExposureLoss(nn.Module):
         return {"loss": loss, **{name: value.detach() for name, value in terms.items()}}
 
 
+def _check_layers(layers: object) -> None:
+    def known(layer: object, name: str) -> None:
+        if not isinstance(layer, str) or layer not in VGG19_LAYERS:
+            raise ChoiceError(describe(f"{name} a VGG19 layer name", repr(layer), "Use e.g. ('pool1', 'pool2', 'pool3')."))
+
+    _check_names(layers, "perceptual_layers", "('pool1', 'pool2', 'pool3')", known)
+
+
+def _check_fields(mapping: object, name: str, images: tuple[str, ...], vectors: tuple[str, ...] = (),
+                  shape: torch.Size | None = None) -> dict[str, torch.Tensor]:
+    """Constant time: ``mapping`` holds float tensors, ``(B, 3, H, W)`` of one shape (``shape`` when given) under
+    ``images`` and ``(B,)`` under ``vectors``; returns those entries."""
+    check_mapping(mapping, name, images + vectors)
+    assert isinstance(mapping, Mapping)
+    for key in images:
+        check_feature_map(mapping[key], 3, f"{name}[{key!r}]")
+    for key in vectors:
+        check_tensor(mapping[key], f"{name}[{key!r}]")
+    shape = tuple(mapping[images[0]].shape if shape is None else shape)
+    shapes = {key: tuple(mapping[key].shape) for key in images + vectors}
+    if any(got != (shape if key in images else shape[:1]) for key, got in shapes.items()):
+        expected = f"{name} holding {images} of one shape (B, 3, H, W)" + (f" and {vectors} of shape (B,)" if vectors else "")
+        raise ShapeError(describe(expected, f"shapes {shapes}", "Pass the dicts order_pairs and render_pairs return."))
+    return {key: mapping[key] for key in images + vectors}
+
+
 def order_pairs(batch: dict) -> dict[str, torch.Tensor]:
     """Put the shorter exposure of each pair first: ``{"x": shorter, "y": longer, "ratio": t_y / t_x}``.
 
@@ -585,7 +667,9 @@ def order_pairs(batch: dict) -> dict[str, torch.Tensor]:
         ``x``, ``y`` ``(B, 3, H, W)`` and ``ratio`` ``(B,)`` > 1.
 
     Raises:
-        ExposureError: two equal times in a pair.
+        DTypeError: not a dict with those keys of float tensors; ShapeError: images not ``(B, 3, H, W)`` of one
+            shape or times not ``(B,)``; RangeError: images outside [0, 1] or not finite;
+        ExposureError: times not finite or <= 0, or two equal times in a pair.
 
     Example:
         >>> batch = {"ldr_a": torch.ones(1, 3, 2, 2), "ldr_b": torch.zeros(1, 3, 2, 2),
@@ -594,7 +678,14 @@ def order_pairs(batch: dict) -> dict[str, torch.Tensor]:
         >>> float(ordered["x"].max()), ordered["ratio"].tolist()
         (0.0, [4.0])
     """
-    time_a, time_b = batch["time_a"], batch["time_b"]
+    checked = _check_fields(batch, "batch", ("ldr_a", "ldr_b"), ("time_a", "time_b"))
+    for key in ("ldr_a", "ldr_b"):
+        check_ldr(checked[key], f"batch[{key!r}]")
+    time_a, time_b = checked["time_a"], checked["time_b"]
+    times = torch.cat([time_a, time_b])
+    if not torch.isfinite(times).all() or (times <= 0).any():
+        raise ExposureError(describe("exposure times > 0 and finite", f"{times.tolist()}",
+                                     "Collate ExposurePairs items (their times are in seconds)."))
     if (time_a == time_b).any():
         raise ExposureError(describe("pairs of two different exposure times", "a pair with equal times",
                                      "Draw pairs with min_gap > 0 (ExposurePairs does)."))
@@ -618,7 +709,24 @@ def render_pairs(model: nn.Module, ordered: dict[str, torch.Tensor]) -> dict[str
 
     Returns:
         ``{"y_hat", "x_hat", "latent_x", "latent_y"}``, each ``(B, 3, H, W)``.
+
+    Raises:
+        DTypeError: ``model`` not a :class:`MultiExposureNet`, ``ordered`` not a dict of float tensors
+            ``x``, ``y``, ``ratio``; ShapeError: images not ``(B, 3, H, W)`` of one shape or ``ratio`` not ``(B,)``;
+        RangeError: images outside [0, 1] or not finite; ExposureError: ratios not finite or <= 1.
     """
+    _check_model(model)
+    checked = _check_fields(ordered, "ordered", ("x", "y"), ("ratio",))
+    for key in ("x", "y"):
+        check_ldr(checked[key], f"ordered[{key!r}]")
+    if not torch.isfinite(checked["ratio"]).all() or (checked["ratio"] <= 1).any():
+        raise ExposureError(describe("ratios t_y / t_x > 1 and finite (y the longer exposure)",
+                                     f"{checked['ratio'].tolist()}", "Order the pairs with order_pairs first."))
+    return _render(model, ordered)
+
+
+def _render(model: nn.Module, ordered: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`render_pairs` without validation."""
     x, y, ratio = ordered["x"], ordered["y"], ordered["ratio"]
     rendered, latent = model(torch.cat([x, y]), torch.cat([ratio, 1 / ratio]))
     y_hat, x_hat = rendered.split(x.shape[0])
@@ -637,6 +745,9 @@ def loss_terms(model: nn.Module, batch: dict, criterion: MultiExposureLoss) -> d
     Returns:
         See :meth:`MultiExposureLoss.forward`.
 
+    Raises:
+        DTypeError: ``model`` or ``criterion`` of the wrong type; see :func:`order_pairs` for the batch.
+
     Example:
         >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=2)
         >>> batch = {"ldr_a": torch.rand(2, 3, 8, 8), "ldr_b": torch.rand(2, 3, 8, 8),
@@ -645,11 +756,44 @@ def loss_terms(model: nn.Module, batch: dict, criterion: MultiExposureLoss) -> d
         >>> sorted(terms), bool(terms["loss"] > 0)
         (['hdr', 'loss', 'perceptual', 'recon', 'tv'], True)
     """
+    _check_model(model)
+    check_module(criterion, "criterion", MultiExposureLoss)
     ordered = order_pairs(batch)
-    return criterion(render_pairs(model, ordered), ordered)
+    return criterion(_render(model, ordered), ordered)
+
+
+def _check_model(model: object) -> None:
+    """A :class:`MultiExposureNet`, possibly wrapped in DistributedDataParallel (as :func:`hdrlab.train.fit` runs it)."""
+    check_module(model.module if isinstance(model, DistributedDataParallel) else model, "model", MultiExposureNet)
 
 
 # ----------------------------------------------------------------------------- settings
+
+
+_SETTINGS_COUNTS = ("n1_width", "n1_max_width", "n23_width", "n23_max_width", "levels", "size", "batch_size", "steps",
+                    "plateau_patience", "log_every", "train_max_side", "samples", "eval_max_side", "eval_every",
+                    "checkpoint_every")
+
+
+def _check_names(value: object, name: str, example: str, item: Callable[[object, str], object]) -> None:
+    """A non-empty list or tuple of names, each checked by ``item(name, label)``."""
+    if not isinstance(value, (list, tuple)) or not value:
+        error = RangeError if isinstance(value, (list, tuple)) else DTypeError
+        raise error(describe(f"{name} as a non-empty list or tuple of names", repr(value), f"Pass e.g. {example}."))
+    check_sequence(value, name, item)
+
+
+def _check_crfs(crfs: object, name: str = "crfs") -> None:
+    _check_names(crfs, name, "('srgb', 'film-soft')", lambda curve, _: get_response_curve(curve))
+
+
+def _check_evs(evs: object, name: str = "evs") -> tuple[float, ...]:
+    """EVs of a held-out bracket: a non-empty list or tuple of finite numbers, strictly ascending, with 0."""
+    values = tuple(float(ev) for ev in check_sequence(evs, name, check_number))
+    if 0.0 not in values or any(b <= a for a, b in zip(values, values[1:])):
+        raise ExposureError(describe(f"{name} strictly ascending and containing 0.0 (the input shot)", repr(evs),
+                                     "Use e.g. (-2, -1, 0, 1, 2)."))
+    return values
 
 
 @dataclass(frozen=True)
@@ -682,6 +826,12 @@ class Settings:
         eval_every: steps between evaluations (the last step is always evaluated).
         checkpoint_every: steps between checkpoints (the last step is always saved).
         amp: :data:`hdrlab.train.AMP_CHOICES` (``"auto"``: bf16/fp16 on CUDA, off on CPU).
+
+    Raises:
+        DTypeError, RangeError: a count not an int >= 1, a rate, weight or gap not a finite number (lr > 0, the
+            others >= 0, ``max_gap >= min_gap``), a list field not a non-empty list or tuple;
+        ShapeError: ``size`` not a multiple of ``2**(levels - 1)``; ChoiceError: an unknown layer, response curve,
+        ``amp`` or ``perceptual_reduction``; ExposureError: ``eval_evs`` not ascending with 0.
     """
 
     n1_width: int
@@ -713,6 +863,25 @@ class Settings:
     checkpoint_every: int
     amp: str
     perceptual_reduction: str = "channel_sum"
+
+    def __post_init__(self) -> None:
+        for name in _SETTINGS_COUNTS:
+            check_int(getattr(self, name), name, 1)
+        check_positive(self.lr, "lr")
+        for name in ("weight_decay", "recon_weight", "hdr_weight", "perceptual_weight", "tv_weight", "min_gap"):
+            check_nonnegative(getattr(self, name), name)
+        if check_nonnegative(self.max_gap, "max_gap") < self.min_gap:
+            raise RangeError(describe("max_gap >= min_gap", f"max_gap={self.max_gap!r} < min_gap={self.min_gap!r}",
+                                      "Raise max_gap (DrTMO's exposures are 0.5 EV apart)."))
+        if self.size % 2 ** (self.levels - 1):
+            raise ShapeError(describe(f"size a multiple of 2**(levels - 1) = {2 ** (self.levels - 1)}", repr(self.size),
+                                      "The U-Nets halve the crop levels - 1 times."))
+        _check_layers(self.perceptual_layers)
+        for name in ("train_crfs", "eval_crfs"):
+            _check_crfs(getattr(self, name), name)
+        _check_evs(self.eval_evs, "eval_evs")
+        check_choice(self.amp, "amp", train.AMP_CHOICES)
+        check_choice(self.perceptual_reduction, "perceptual_reduction", PERCEPTUAL_REDUCTIONS)
 
     @property
     def weights(self) -> dict[str, float]:
@@ -793,7 +962,8 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
         A :class:`Settings`.
 
     Raises:
-        ChoiceError: unknown profile, ablation or settings field; DTypeError, RangeError: ``steps`` not an int >= 1.
+        ChoiceError: unknown profile, ablation or settings field; DTypeError, RangeError: ``steps`` not an int >= 1,
+            ``overrides`` not a dict; any error of :class:`Settings` for an overridden value.
 
     Example:
         >>> settings_for("quick", steps=10, ablation="no_representation_loss").hdr_weight
@@ -807,7 +977,7 @@ def settings_for(profile: str = "auto", steps: int | None = None, ablation: str 
         check_int(steps, "steps", 1)
         settings = replace(settings, steps=steps, eval_every=min(settings.eval_every, steps),
                            checkpoint_every=min(settings.checkpoint_every, steps))
-    if overrides:
+    if overrides is not None and check_mapping(overrides, "overrides"):
         unknown = sorted(set(overrides) - set(Settings.__dataclass_fields__))
         if unknown:
             raise ChoiceError(describe("overrides naming fields of multiexposure.Settings", repr(unknown),
@@ -827,8 +997,11 @@ def build_model(settings: Settings, ablation: str = "reference") -> MultiExposur
         62194875
 
     Raises:
-        ChoiceError: unknown ablation.
+        DTypeError: ``settings`` not a :class:`Settings`; ChoiceError: unknown ablation.
     """
+    if not isinstance(settings, Settings):
+        raise DTypeError(describe("settings as a multiexposure.Settings", type(settings).__name__,
+                                  "Use settings_for(profile) or PROFILES[name]."))
     _check_ablation(ablation)
     return MultiExposureNet(settings.n1_width, settings.n23_width, n1_max_width=settings.n1_max_width,
                             n23_max_width=settings.n23_max_width, levels=settings.levels,
@@ -843,6 +1016,16 @@ def _pad_to(ldr: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, 
     height, width = ldr.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     return F.pad(ldr, (0, pad_w, 0, pad_h), mode="replicate"), (height, width)
+
+
+def _check_one_image(model: object, ldr: object, fix: str) -> None:
+    """``model`` a :class:`MultiExposureNet` and ``ldr`` one LDR ``(3, H, W)`` of its dtype."""
+    check_module(model, "model", MultiExposureNet)
+    check_ldr(ldr)
+    assert isinstance(ldr, torch.Tensor)
+    if ldr.dim() != 3:
+        raise ShapeError(describe("one image (3, H, W)", f"shape {tuple(ldr.shape)}", fix))
+    check_layer_dtype(ldr, parameter_dtype(model), "ldr")
 
 
 def generate(model: MultiExposureNet, ldr: torch.Tensor, evs: tuple[float, ...] | list[float]) -> torch.Tensor:
@@ -860,7 +1043,9 @@ def generate(model: MultiExposureNet, ldr: torch.Tensor, evs: tuple[float, ...] 
         ``(len(evs), 3, H, W)`` in [0, 1], on the input's device.
 
     Raises:
-        ShapeError, DTypeError, RangeError: invalid image; ExposureError: non-finite EVs.
+        DTypeError: ``model`` not a :class:`MultiExposureNet`, ``evs`` not numbers;
+        ShapeError, DTypeError, RangeError: invalid image, or not of the model's dtype (e.g. float16);
+        ShapeError: ``evs`` empty or not flat; ExposureError: non-finite EVs.
 
     Example:
         >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=3)
@@ -869,10 +1054,11 @@ def generate(model: MultiExposureNet, ldr: torch.Tensor, evs: tuple[float, ...] 
         >>> stack.shape, bool(torch.equal(stack[1], ldr))
         (torch.Size([3, 3, 10, 13]), True)
     """
-    check_ldr(ldr)
-    if ldr.dim() != 3:
-        raise ShapeError(describe("one image (3, H, W)", f"shape {tuple(ldr.shape)}", "Generate one image at a time."))
+    _check_one_image(model, ldr, "Generate one image at a time.")
     evs = as_float_tensor(evs, "evs")
+    if evs.dim() != 1 or not evs.numel():
+        raise ShapeError(describe("at least one EV, in a flat list", f"shape {tuple(evs.shape)}",
+                                  "Pass e.g. [-2, -1, 0, 1, 2]."))
     if not torch.isfinite(evs).all():
         raise ExposureError(describe("finite EVs", f"{evs.tolist()}", "Pass e.g. [-2, -1, 0, 1, 2]."))
     device = next(model.parameters()).device
@@ -908,16 +1094,15 @@ def hdr_estimate(model: MultiExposureNet, ldr: torch.Tensor) -> torch.Tensor:
         ``(3, H, W)`` ``>= 0``, on the input's device.
 
     Raises:
-        ShapeError, DTypeError, RangeError: invalid image.
+        DTypeError: ``model`` not a :class:`MultiExposureNet`;
+        ShapeError, DTypeError, RangeError: invalid image, or not of the model's dtype (e.g. float16).
 
     Example:
         >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=3)
         >>> hdr_estimate(model, torch.rand(3, 10, 13)).shape
         torch.Size([3, 10, 13])
     """
-    check_ldr(ldr)
-    if ldr.dim() != 3:
-        raise ShapeError(describe("one image (3, H, W)", f"shape {tuple(ldr.shape)}", "Encode one image at a time."))
+    _check_one_image(model, ldr, "Encode one image at a time.")
     padded, (height, width) = _pad_to(ldr.to(next(model.parameters()).device).unsqueeze(0), model.multiple)
     was_training = model.training
     model.eval()
@@ -943,13 +1128,20 @@ def naive_reexposure(ldr: torch.Tensor, ev: float, gamma: float = 2.2) -> torch.
     Returns:
         Same shape, in [0, 1].
 
+    Raises:
+        ShapeError, DTypeError, RangeError: invalid image; DTypeError: ``ev`` or ``gamma`` not a number;
+        ExposureError: ``ev`` not finite, ``gamma`` not finite and > 0.
+
     Example:
         >>> naive_reexposure(torch.full((3, 1, 1), 0.5), 1.0).flatten().tolist()[0] > 0.5
         True
     """
     check_ldr(ldr)
-    if not math.isfinite(ev) or not gamma > 0:
-        raise ExposureError(describe("a finite ev and gamma > 0", f"ev={ev!r}, gamma={gamma!r}", "Use e.g. ev=2.0."))
+    if any(isinstance(value, bool) or not isinstance(value, (int, float)) for value in (ev, gamma)):
+        raise DTypeError(describe("ev and gamma as numbers", f"ev={ev!r}, gamma={gamma!r}", "Use e.g. ev=2.0."))
+    if not math.isfinite(ev) or not 0 < gamma < math.inf:
+        raise ExposureError(describe("a finite ev and a finite gamma > 0", f"ev={ev!r}, gamma={gamma!r}",
+                                     "Use e.g. ev=2.0."))
     return (ldr**gamma * 2.0**ev).clamp(0.0, 1.0) ** (1.0 / gamma)
 
 
@@ -971,7 +1163,8 @@ def merge_bracket(stack: torch.Tensor, evs: tuple[float, ...] | list[float], see
         ``(3, H, W)`` linear radiance ``>= 0``.
 
     Raises:
-        ExposureError, ShapeError, RangeError: see :func:`hdrlab.imaging.crf.recover_debevec`.
+        ExposureError, ShapeError, RangeError: see :func:`hdrlab.imaging.crf.recover_debevec`;
+        DTypeError, RangeError: ``seed`` not an int >= 0, ``evs`` not numbers.
 
     Example:
         >>> from hdrlab.imaging.camera import simulate_brackets
@@ -980,6 +1173,7 @@ def merge_bracket(stack: torch.Tensor, evs: tuple[float, ...] | list[float], see
         >>> merge_bracket(stack, evs).shape
         torch.Size([3, 32, 32])
     """
+    check_int(seed, "seed", 0)
     times = torch.exp2(as_float_tensor(evs, "evs"))
     g = recover_debevec(stack, times, generator=torch.Generator().manual_seed(seed))
     return merge_debevec(stack, times, g)
@@ -1004,18 +1198,21 @@ def held_out_brackets(
         ``ldr`` (the EV-0 shot), ``hdr`` ``(3, H, W)`` (radiance in EV-0 units), ``scene``, ``crf``.
 
     Raises:
-        ExposureError: ``evs`` without 0; ChoiceError, MissingFileError: unknown split or scene.
+        ExposureError: ``evs`` without 0 or not ascending; ChoiceError, MissingFileError: unknown split, scene or
+        response curve; DTypeError, RangeError: ``names``, ``crfs`` or ``evs`` not a non-empty list or tuple (or
+        ``names`` a str), ``max_side`` not an int >= 1.
 
     Example:
         >>> item = held_out_brackets(["room_windows"], max_side=32, crfs=("srgb",))[0]
         >>> item["stack"].shape, item["evs"]
         (torch.Size([5, 3, 21, 32]), (-2.0, -1.0, 0.0, 1.0, 2.0))
     """
-    evs = tuple(float(ev) for ev in evs)
-    if 0.0 not in evs:
-        raise ExposureError(describe("evs containing 0.0 (the input shot)", repr(evs), "Use e.g. (-2, -1, 0, 1, 2)."))
+    evs = _check_evs(evs)
+    check_int(max_side, "max_side", 1)
+    _check_crfs(crfs)
     if isinstance(names, str):
         names = scene_data.split_scenes(seed=0)[names] if names in scene_data.SPLITS else [names]
+    _check_names(names, "names", "['room_windows'] or 'test'", lambda name, _: scene_data.scene_info(name))
     items = []
     for name in names:
         radiance = scene_data.load_scene(name, max_side=max_side)
@@ -1110,12 +1307,25 @@ def evaluate(model: MultiExposureNet, brackets: list[dict], expandnet_model: nn.
     Returns:
         ``{"<metric>/<method>": mean}`` with the keys above.
 
+    Raises:
+        DTypeError: ``model``, ``expandnet_model`` or ``lpips`` of the wrong type, ``brackets`` not a list of dicts
+            with ``stack``, ``evs``, ``ldr`` and ``hdr``; RangeError: no brackets; see :func:`generate` and
+            :func:`merge_bracket` for their contents.
+
     Example:
         >>> model = MultiExposureNet(n1_width=2, n23_width=2, levels=3)
         >>> scores = evaluate(model, held_out_brackets(["room_windows"], max_side=48, crfs=("srgb",)))
         >>> "stack_psnr/+2/generated" in scores, "tm_psnr/true_bracket" in scores, "rd_psnr/n1_latent" in scores
         (True, True, True)
     """
+    check_module(model, "model", MultiExposureNet)
+    brackets = check_records(brackets, "brackets", ("stack", "evs", "ldr", "hdr"))
+    for index, item in enumerate(brackets):
+        check_radiance(item["hdr"], f"brackets[{index}]['hdr']")
+    if expandnet_model is not None:
+        check_module(expandnet_model, "expandnet_model", expandnet.ExpandNet)
+    if lpips is not None:
+        check_module(lpips, "lpips")
     totals: dict[str, float] = {}
     for item in brackets:
         ldr, evs = item["ldr"], item["evs"]
@@ -1139,16 +1349,33 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([_row(header, widths), *(_row(line, widths) for line in rows)])
 
 
+def _no_rows(what: str, scores: Mapping[str, float]) -> RangeError:
+    return RangeError(describe(f"scores with {what} keys", f"keys {sorted(scores)}", "Pass the dict evaluate() returned."))
+
+
 def stack_table(scores: dict[str, float]) -> str:
     """Generated vs naive frames, PSNR / SSIM per EV, as text (rows: methods; columns: EVs).
+
+    Raises:
+        DTypeError: ``scores`` not a dict of numbers, a ``stack_psnr/<ev>/<method>`` key with a non-numeric EV,
+            or a row missing a frame's PSNR or SSIM; RangeError: no ``stack_psnr/...`` keys.
 
     Example:
         >>> print(stack_table({"stack_psnr/+2/naive": 20.0, "stack_ssim/+2/naive": 0.5}))
         method          +2 EV
         naive   20.00 / 0.500
     """
-    evs = sorted({key.split("/")[1] for key in scores if key.startswith("stack_psnr/")}, key=float)
+    check_scores(scores)
+    try:
+        evs = sorted({key.split("/")[1] for key in scores if key.startswith("stack_psnr/")}, key=float)
+    except ValueError as err:
+        raise DTypeError(describe("keys stack_psnr/<ev>/<method> with a numeric EV", f"keys {sorted(scores)}",
+                                  "Pass the dict evaluate() returned.")) from err
     methods = [m for m in ("generated", "naive") if f"stack_psnr/{evs[0]}/{m}" in scores] if evs else []
+    if not methods:
+        raise _no_rows("stack_psnr/<ev>/generated or stack_psnr/<ev>/naive", scores)
+    check_scores(scores, keys=[f"stack_{metric}/{ev}/{method}" for method in methods for ev in evs
+                               for metric in ("psnr", "ssim")])
     rows = [[method] + [f"{scores[f'stack_psnr/{ev}/{method}']:.2f} / {scores[f'stack_ssim/{ev}/{method}']:.3f}"
                         for ev in evs] for method in methods]
     return _table(["method"] + [f"{ev} EV" for ev in evs], rows)
@@ -1160,6 +1387,10 @@ def hdr_table(scores: dict[str, float]) -> str:
     Columns: HDR (after :func:`hdr_display`), TM (Reinhard et al. 2002 global) and RD
     (Reinhard & Devlin 2005 with the reference's parameters: the paper's "Reinhard").
 
+    Raises:
+        DTypeError: ``scores`` not a dict of numbers, or a row missing a metric the first row has;
+        RangeError: no ``hdr_psnr/<method>`` key of :data:`HDR_METHODS`.
+
     Example:
         >>> print(hdr_table({"hdr_psnr/ldr": 20.0, "hdr_ssim/ldr": 0.5, "tm_psnr/ldr": 21.0, "tm_ssim/ldr": 0.6}))
         method  HDR PSNR  HDR SSIM  TM PSNR  TM SSIM
@@ -1168,8 +1399,12 @@ def hdr_table(scores: dict[str, float]) -> str:
     metrics = [("hdr_psnr", "HDR PSNR", ".2f"), ("hdr_ssim", "HDR SSIM", ".3f"), ("hdr_lpips", "HDR LPIPS", ".3f"),
                ("tm_psnr", "TM PSNR", ".2f"), ("tm_ssim", "TM SSIM", ".3f"), ("rd_psnr", "RD PSNR", ".2f"),
                ("rd_ssim", "RD SSIM", ".3f")]
+    check_scores(scores)
     methods = [m for m in HDR_METHODS if f"hdr_psnr/{m}" in scores]
-    shown = [(key, title, fmt) for key, title, fmt in metrics if methods and f"{key}/{methods[0]}" in scores]
+    if not methods:
+        raise _no_rows(f"hdr_psnr/<method> (a method of {HDR_METHODS})", scores)
+    shown = [(key, title, fmt) for key, title, fmt in metrics if f"{key}/{methods[0]}" in scores]
+    check_scores(scores, keys=[f"{key}/{method}" for method in methods for key, _, _ in shown])
     rows = [[method] + [format(scores[f"{key}/{method}"], fmt) for key, _, fmt in shown] for method in methods]
     return _table(["method"] + [title for _, title, _ in shown], rows)
 
@@ -1183,6 +1418,18 @@ TABLE5_ROWS = (("no", "unmasked_n1"), ("yes", "reference"))
 
 def _cells(scores: dict[str, float], keys: list[str]) -> list[str]:
     return [format(scores[key], ".3f" if "ssim" in key else ".2f") for key in keys]
+
+
+def _check_runs(runs: object, merged: list[str], latent: list[str]) -> None:
+    """``runs`` maps ablations to scores with the keys of the tables their rows appear in."""
+    check_mapping(runs, "runs")
+    assert isinstance(runs, Mapping)
+    if not runs:
+        raise RangeError(describe("at least one run", "an empty dict", "Pass {ablation: evaluate() scores}."))
+    table4, table5 = {row[-1] for row in TABLE4_ROWS}, {row[-1] for row in TABLE5_ROWS}
+    for name, scores in runs.items():
+        check_choice(name, "runs key", tuple(ABLATIONS))
+        check_scores(scores, f"runs[{name!r}]", (merged if name in table4 else []) + (latent if name in table5 else []))
 
 
 def ablation_tables(runs: dict[str, dict[str, float]], label: str) -> str:
@@ -1200,6 +1447,10 @@ def ablation_tables(runs: dict[str, dict[str, float]], label: str) -> str:
     Returns:
         The two tables as text.
 
+    Raises:
+        DTypeError: ``runs`` not a dict of score dicts holding the tables' keys, ``label`` not a str;
+        ChoiceError: a run that is not a key of :data:`ABLATIONS`; RangeError: no runs.
+
     Example:
         >>> row = {"hdr_psnr/generated": 20.0, "hdr_ssim/generated": 0.5, "rd_psnr/generated": 21.0,
         ...        "rd_ssim/generated": 0.6, "stack_psnr/+2/generated": 19.0, "stack_psnr/-2/generated": 17.0,
@@ -1209,10 +1460,13 @@ def ablation_tables(runs: dict[str, dict[str, float]], label: str) -> str:
     """
     merged = ["hdr_psnr/generated", "hdr_ssim/generated", "rd_psnr/generated", "rd_ssim/generated",
               "stack_psnr/+2/generated", "stack_psnr/-2/generated"]
+    latent = ["hdr_psnr/n1_latent", "hdr_ssim/n1_latent"]
+    _check_runs(runs, merged, latent)
+    if not isinstance(label, str):
+        raise DTypeError(describe("label as a str", type(label).__name__, "Say where the runs were measured."))
     table4 = _table(["two nets", "HDR loss", "HDR PSNR", "HDR SSIM", "RD PSNR", "RD SSIM", "+2 EV PSNR",
                      "-2 EV PSNR"],
                     [[nets, hdr, *_cells(runs[name], merged)] for nets, hdr, name in TABLE4_ROWS if name in runs])
-    latent = ["hdr_psnr/n1_latent", "hdr_ssim/n1_latent"]
     table5 = _table(["masked", "N1 HDR PSNR", "N1 HDR SSIM"],
                     [[masked, *_cells(runs[name], latent)] for masked, name in TABLE5_ROWS if name in runs])
     return (f"Table 4 (ablation: two exposure nets, HDR representation loss) -- ours: {label}\n{table4}\n\n"
@@ -1231,6 +1485,21 @@ def _training_pairs(settings: Settings, data_root: str | os.PathLike | None, see
 
     return StackPairs(DrTMOBrackets(data_root, max_side=settings.train_max_side), size=settings.size,
                       samples=settings.samples, min_gap=settings.min_gap, max_gap=settings.max_gap, seed=seed)
+
+
+def _check_run_options(out_dir: object, data_root: object, resume: object, overwrite: object, device: object,
+                       seed: object, progress: object, pretrained: object) -> None:
+    """What :func:`train_multiexposure` passes on to :func:`hdrlab.train.fit`, checked before anything is built."""
+    as_path(out_dir, "out_dir")
+    if data_root is not None and not as_path(data_root, "data_root").is_dir():
+        raise MissingFileError(describe("data_root a folder of DrTMO brackets", f"{data_root} (no such folder)",
+                                        "Pass the folder holding training_data/Train/Bracketed_images."))
+    check_choice(resume, "resume", train.RESUME_CHOICES)
+    check_bool(overwrite, "overwrite")
+    env.device(device)
+    check_int(seed, "seed", 0)
+    check_choice(progress, "progress", train.PROGRESS_CHOICES)
+    check_pretrained(pretrained)
 
 
 def train_multiexposure(
@@ -1283,9 +1552,12 @@ def train_multiexposure(
         (``result.last_eval``: the final held-out scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation, settings field, eval_split or device; a run in ``out_dir`` with
-            other settings to continue.
-        MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the DrTMO layout.
+        ChoiceError: unknown profile, ablation, settings field, eval_split, device, ``resume``, ``progress`` or
+            ``pretrained``; a run in ``out_dir`` with other settings to continue.
+        DTypeError, RangeError: ``out_dir`` or ``data_root`` not a path, ``overwrite`` not a bool, ``steps`` or
+            ``seed`` not an int (>= 1, >= 0), ``overrides`` not a dict, or a bad overridden value (see
+            :class:`Settings`). All of these are checked before anything is built or written.
+        MissingFileError: ``resume`` without a checkpoint; ``data_root`` not a folder or not in the DrTMO layout.
 
     Example:
         >>> import tempfile
@@ -1299,6 +1571,7 @@ def train_multiexposure(
     settings = settings_for(profile, steps, ablation, overrides)
     if eval_split not in ("val", "test"):
         raise ChoiceError(describe("eval_split 'val' or 'test'", repr(eval_split), "Choose settings on 'val'."))
+    _check_run_options(out_dir, data_root, resume, overwrite, device, seed, progress, pretrained)
     env.seed_everything(seed)
     model = build_model(settings, ablation)
     if train.distributed_info()[1] > 1 and env.device(device).type == "cuda":
@@ -1336,12 +1609,18 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MultiExposu
 
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        FileFormatError: ``settings.json`` empty, corrupt, not an object, or with missing or unknown keys.
+        DTypeError, RangeError, ChoiceError: ``run_dir`` not a path; a recorded setting or ablation that is not
+            valid (see :class:`Settings`); an unknown ``device``.
     """
     record, checkpoint = train.read_run(run_dir, "multiexposure")
+    required = [field.name for field in fields(Settings) if field.default is MISSING]
+    check_record_keys(record, [*required, "ablation", "data_root"], str(Path(run_dir) / "settings.json"),
+                      allowed=[name for name in Settings.__dataclass_fields__ if name not in required] + ["eval_split"])
     ablation = record.pop("ablation")
     record.pop("data_root")
     record.pop("eval_split", None)  # runs recorded before the option existed were scored on "test"
-    fields = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
-    model = build_model(Settings(**fields), ablation)
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
+    model = build_model(Settings(**values), ablation)
     train.load_weights(checkpoint, model)
     return model.to(env.device(device)).eval()
