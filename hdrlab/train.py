@@ -116,6 +116,7 @@ __all__ = [
     "latest_checkpoint",
     "load_weights",
     "read_run",
+    "read_settings",
     "is_main_process",
     "distributed_info",
 ]
@@ -937,20 +938,34 @@ def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], P
     if not settings_file.is_file() or checkpoint is None:
         raise MissingFileError(describe(f"a training run in {run} (settings.json and checkpoints/)", "no such run",
                                         f"Train one: python -m hdrlab train {method} --out DIR."))
-    record = _read_settings_file(settings_file, method)
-    record.pop(THREADS_KEY, None)
-    return record, checkpoint
+    return read_settings(settings_file, method), checkpoint
 
 
-def _read_settings_file(file: Path, method: str) -> dict[str, Any]:
-    """The JSON object in a run's ``settings.json``; a FileFormatError when it is empty, corrupt or not an object."""
+def read_settings(file: str | os.PathLike, method: str) -> dict[str, Any]:
+    """The settings a run's ``settings.json`` records, without ``torch_threads`` (how the run ran, not what it is).
+
+    Args:
+        file: the ``settings.json`` a ``train_<method>`` function wrote (:func:`write_settings`).
+        method: the method's CLI name, used in the error's fix.
+
+    Returns:
+        The parsed, non-empty JSON object.
+
+    Raises:
+        FileFormatError: the file is empty, corrupt, not UTF-8, or not a non-empty JSON object.
+        MissingFileError: no such file. DTypeError: ``file`` not a path.
+    """
+    file = as_path(file, "file")
     fix = f"Delete the run folder and train again: python -m hdrlab train {method} --out DIR."
+    if not file.is_file():
+        raise MissingFileError(describe(f"a settings file {file}", "no such file", fix))
     try:
         record = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FileFormatError(describe(f"{file} holding a JSON object of settings", f"unreadable ({err})", fix)) from err
     if not isinstance(record, dict) or not record:
         raise FileFormatError(describe(f"{file} holding a JSON object of settings", f"{record!r}", fix))
+    record.pop(THREADS_KEY, None)
     return record
 
 

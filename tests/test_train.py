@@ -740,6 +740,15 @@ def test_read_run_rejects_a_settings_file_that_is_not_a_json_object(tmp_path: Pa
         train.read_run(tmp_path, "expandnet")
 
 
+def test_read_settings_reads_one_file_without_the_thread_count(tmp_path: Path) -> None:
+    """Runs whose checkpoints live elsewhere (the recursive method's stage_*/) read their settings.json alone."""
+    file = tmp_path / "settings.json"
+    with pytest.raises(MissingFileError, match="python -m hdrlab train recursive"):
+        train.read_settings(file, "recursive")
+    file.write_text(json.dumps({"lr": 0.1, train.THREADS_KEY: 2}))
+    assert train.read_settings(file, "recursive") == {"lr": 0.1}
+
+
 @pytest.mark.parametrize("run_dir", [None, 3, ["runs/a"]])
 def test_read_run_rejects_a_run_dir_that_is_not_a_path(run_dir: object) -> None:
     with pytest.raises(DTypeError, match="Expected run_dir as a str or pathlib.Path"):

@@ -48,13 +48,14 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from torchvision.models import MobileNet_V3_Large_Weights, mobilenet_v3_large
 
@@ -63,14 +64,32 @@ from hdrlab.data.datasets import LDRHDRPairs, item_generator
 from hdrlab.data.public import SingleHDRReal
 from hdrlab.data.scenes import random_crop, resize_area
 from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.imaging.crf import RESPONSE_CURVES
 from hdrlab.imaging.tonemap import luminance
 from hdrlab.io import read_hdr, read_ldr
 from hdrlab.methods import expandnet, multiexposure
 from hdrlab.metrics import LPIPS, psnr, ssim, tonemapped_psnr, tonemapped_ssim
-from hdrlab.nn.blocks import ConvNormAct, Upsample2x
+from hdrlab.nn.blocks import ConvNormAct, Upsample2x, check_layer_dtype, parameter_dtype
 from hdrlab.nn.features import IMAGENET_MEAN, IMAGENET_STD
 from hdrlab.nn.pretrained import check_pretrained, load_hub_weights, load_matching
-from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
+from hdrlab.validate import (
+    as_path,
+    check_bool,
+    check_choice,
+    check_image,
+    check_int,
+    check_ldr,
+    check_mapping,
+    check_module,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    check_radiance,
+    check_record_keys,
+    check_records,
+    check_scores,
+    check_sequence,
+)
 
 __all__ = [
     "MAX_HDR_VALUE",
@@ -523,7 +542,8 @@ def ldr_to_input(ldr: torch.Tensor, rescale: bool = True) -> torch.Tensor:
         ``(*, 3, H, W)`` normalised input, same dtype and device; in [-1, 1] with ``rescale``.
 
     Raises:
-        DTypeError, ShapeError, RangeError: invalid LDR (see :func:`hdrlab.validate.check_ldr`).
+        DTypeError, ShapeError, RangeError: invalid LDR (see :func:`hdrlab.validate.check_ldr`). DTypeError:
+            ``rescale`` not a bool.
 
     Example:
         >>> out = ldr_to_input(torch.zeros(3, 2, 2), rescale=False)
@@ -536,6 +556,7 @@ def ldr_to_input(ldr: torch.Tensor, rescale: bool = True) -> torch.Tensor:
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
     check_ldr(ldr, "LDR image")
+    check_bool(rescale, "rescale")
     mean = torch.tensor(IMAGENET_MEAN, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=ldr.dtype, device=ldr.device).view(3, 1, 1)
     z = (ldr - mean) / std
@@ -732,11 +753,13 @@ class MobileNetEncoder(nn.Module):
             :data:`ENCODER_CHANNELS`.
 
         Raises:
-            DTypeError, ShapeError, RangeError: not a finite ``(B, 3, H, W)`` float tensor.
+            DTypeError, ShapeError, RangeError: not a finite ``(B, 3, H, W)`` float tensor; DTypeError: not of the
+                encoder's dtype (float32 unless converted).
         """
         check_image(x, "encoder input")
         if x.dim() != 4:
             raise ShapeError(describe("a (B, 3, H, W) batch", f"shape {tuple(x.shape)}", "Add the batch dim."))
+        check_layer_dtype(x, parameter_dtype(self), "encoder input")
         found = []
         for index, layer in enumerate(self.features):
             x = layer(x)
@@ -810,7 +833,7 @@ class HybridAutoencoder(nn.Module):
 
     Raises:
         ChoiceError: unknown upsampler or ``pretrained``. DTypeError, RangeError: ``width`` not an int >= 1.
-        MissingWeightsError: ``pretrained=True`` and the weights cannot be had.
+        DTypeError: ``rescale_input`` not a bool. MissingWeightsError: ``pretrained=True`` and the weights cannot be had.
 
     Example:
         >>> model = HybridAutoencoder("pixel_shuffle_icnr", width=8, pretrained=False)
@@ -831,7 +854,7 @@ class HybridAutoencoder(nn.Module):
     def __init__(self, upsampler: str = "pixel_shuffle_icnr", width: int = 32, pretrained: bool | str = "auto",
                  rescale_input: bool = True) -> None:
         super().__init__()
-        self.rescale_input = bool(rescale_input)
+        self.rescale_input = check_bool(rescale_input, "rescale_input")
         self.upsampler = _check_upsampler(upsampler)
         self.width = check_int(width, "width", 1)
         check_pretrained(pretrained)
@@ -857,8 +880,8 @@ class HybridAutoencoder(nn.Module):
             ``(*, 3, H, W)`` in (-1, 1), the domain of :func:`to_log_domain`.
 
         Raises:
-            DTypeError, RangeError: not a float LDR in [0, 1]. ShapeError: not ``(*, 3, H, W)``, or a side not a
-                multiple of 32 (or 32 x 32).
+            DTypeError, RangeError: not a float LDR in [0, 1] of the model's dtype. ShapeError: not
+                ``(*, 3, H, W)``, or a side not a multiple of 32 (or 32 x 32).
         """
         x = ldr_to_input(ldr, self.rescale_input)
         height, width = x.shape[-2:]
@@ -1048,12 +1071,14 @@ def crop_to_stride(image: torch.Tensor, stride: int = 32) -> torch.Tensor:
         :func:`~hdrlab.data.scenes.center_crop` centres.
 
     Raises:
-        DTypeError, RangeError: bad ``stride``. ShapeError: a side smaller than ``stride``.
+        DTypeError, RangeError: bad ``stride``. DTypeError: not a tensor. ShapeError: fewer than 2 dims, or a side
+            smaller than ``stride``.
 
     Example:
         >>> crop_to_stride(torch.zeros(3, 100, 70)).shape
         torch.Size([3, 96, 64])
     """
+    image = _check_planar(image, "image")
     stride = check_int(stride, "stride", 1)
     height, width = image.shape[-2:]
     if height < stride or width < stride:
@@ -1098,10 +1123,10 @@ class CleanedPairs(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, *, size: int, max_side: int | None = None, seed: int = 0) -> None:
-        self.source = SingleHDRReal(root)
         self.size = check_int(size, "size", 32)
         self.max_side = None if max_side is None else check_int(max_side, "max_side", self.size)
         self.seed = check_int(seed, "seed", 0)
+        self.source = SingleHDRReal(root)
         self.kept: list[int] = []
         self.dropped: list[str] = []
         for index in range(len(self.source)):
@@ -1153,11 +1178,16 @@ def held_out_pairs(max_side: int = 256, evs: tuple[float, ...] = (0.0, 1.0),
     Returns:
         Dicts ``{"ldr", "hdr", "scene", "crf", "ev"}`` with ``(3, H, W)`` tensors, H and W multiples of 32.
 
+    Raises:
+        ChoiceError: ``split`` not ``"test"`` or ``"val"``; see :func:`hdrlab.methods.expandnet.held_out_pairs`.
+        ShapeError: scenes smaller than 32 px at ``max_side``.
+
     Example:
         >>> pairs = held_out_pairs(64, evs=(0.0,), crfs=("srgb",))
         >>> len(pairs), tuple(pairs[0]["ldr"].shape)
         (4, (3, 32, 64))
     """
+    check_choice(split, "split", ("test", "val"))
     pairs = expandnet.held_out_pairs(split, max_side, evs, crfs)
     return [{**pair, "ldr": crop_to_stride(pair["ldr"]), "hdr": crop_to_stride(pair["hdr"])} for pair in pairs]
 
@@ -1212,6 +1242,32 @@ class Settings:
     eval_crfs: tuple[str, ...]
     eval_every_epochs: int
     checkpoint_every_epochs: int
+
+    def __post_init__(self) -> None:
+        """Check every field (see the class docstring); DTypeError, RangeError or ChoiceError name the first bad one."""
+        _check_upsampler(self.upsampler)
+        check_bool(self.rescale_input, "rescale_input")
+        for name in ("width", "batch_size", "epochs", "samples", "eval_every_epochs", "checkpoint_every_epochs"):
+            check_int(getattr(self, name), name, 1)
+        for name in ("train_max_side", "eval_max_side"):
+            check_int(getattr(self, name), name, 32)
+        for name in ("size", "embedded_size"):
+            if check_int(getattr(self, name), name, 32) % 32:
+                raise RangeError(describe(f"{name} a multiple of 32 (the encoder's stride)", repr(getattr(self, name)),
+                                          "Use e.g. 64, 128 or 256."))
+        check_positive(self.lr, "lr")
+        betas = check_sequence(self.betas, "betas", check_nonnegative)
+        if len(betas) != 2 or max(betas) >= 1:
+            raise RangeError(describe("betas as two numbers in [0, 1) (Adam's)", repr(self.betas),
+                                      "Use the project's (0.5, 0.999)."))
+        _check_weight(self.l1_weight, "l1_weight")
+        _check_weight(self.lpips_weight, "lpips_weight")
+        if self.alpha is not None:
+            _check_alpha(self.alpha)
+        for name in ("train_evs", "eval_evs"):
+            check_sequence(getattr(self, name), name, check_number)
+        for crf in check_sequence(self.eval_crfs, "eval_crfs"):
+            check_choice(crf, "a response curve in eval_crfs", tuple(RESPONSE_CURVES))
 
 
 #: Settings per profile. ``full`` is the project's final run: plain pixel shuffle, L1 2 + LPIPS 3, Adam
@@ -1279,8 +1335,26 @@ def settings_for(profile: str = "auto", ablation: str | None = None) -> Settings
 
 
 def build_model(settings: Settings, pretrained: bool | str = "auto") -> HybridAutoencoder:
-    """The :class:`HybridAutoencoder` of ``settings``."""
+    """The :class:`HybridAutoencoder` of ``settings``.
+
+    Raises:
+        DTypeError: ``settings`` not a :class:`Settings`. ChoiceError: bad ``pretrained``; see :class:`HybridAutoencoder`.
+    """
+    _check_settings(settings)
     return HybridAutoencoder(settings.upsampler, settings.width, pretrained, settings.rescale_input)
+
+
+def _check_settings(settings: object) -> None:
+    if not isinstance(settings, Settings):
+        raise DTypeError(describe("settings as a hybrid.Settings", type(settings).__name__,
+                                  "Use settings_for(profile) or PROFILES[name], changed with dataclasses.replace."))
+
+
+def _check_model(model: object) -> HybridAutoencoder:
+    """DTypeError unless ``model`` is a :class:`HybridAutoencoder` (or one in a DDP wrapper); return it unwrapped."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    check_module(inner, "model", HybridAutoencoder)
+    return inner
 
 
 def loss_terms(model: nn.Module, batch: dict, criterion: HybridLoss) -> dict[str, torch.Tensor]:
@@ -1293,7 +1367,14 @@ def loss_terms(model: nn.Module, batch: dict, criterion: HybridLoss) -> dict[str
 
     Returns:
         :class:`HybridLoss`'s ``{"loss", "l1", "lpips"}``.
+
+    Raises:
+        DTypeError: ``model`` or ``criterion`` of another type, ``batch`` not a mapping with ``ldr`` and ``hdr``.
+        DTypeError, ShapeError, RangeError: invalid images (see :func:`to_log_domain`, :class:`HybridLoss`).
     """
+    _check_model(model)
+    check_module(criterion, "criterion", HybridLoss)
+    check_mapping(batch, "batch", ("ldr", "hdr"))
     target, _ = to_log_domain(batch["hdr"])
     return criterion(model(batch["ldr"]), target, batch["ldr"])
 
@@ -1308,10 +1389,15 @@ def predict(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
     Returns:
         Same shape, in (-1, 1), on the input's device. :func:`from_log_domain` with chosen stats gives radiance.
 
+    Raises:
+        DTypeError: ``model`` not a :class:`HybridAutoencoder`. DTypeError, ShapeError, RangeError: an invalid LDR
+            (float16 too: the model's dtype is float32), or sides not multiples of 32.
+
     Example:
         >>> predict(HybridAutoencoder(width=4, pretrained=False), torch.rand(3, 64, 64)).shape
         torch.Size([3, 64, 64])
     """
+    _check_model(model)
     check_ldr(ldr, "LDR image")
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -1327,10 +1413,18 @@ def project_log_psnr(candidate: torch.Tensor, target: torch.Tensor) -> float:
     Args:
         candidate, target: ``(3, H, W)`` log-domain images in [-1, 1] (:func:`to_log_domain`).
 
+    Raises:
+        DTypeError, ShapeError, RangeError: not finite images in [-1, 1] of one shape.
+
     Example:
         >>> round(project_log_psnr(torch.zeros(3, 2, 2), torch.full((3, 2, 2), 0.5)), 4)  # MSE 0.25
         6.0206
     """
+    _check_log_image(candidate, "candidate")
+    _check_log_image(target, "target")
+    if candidate.shape != target.shape:
+        raise ShapeError(describe("candidate and target of one shape", f"{tuple(candidate.shape)} and "
+                                  f"{tuple(target.shape)}", "Score an output against its own target."))
     return float(10 * torch.log10(1 / (candidate.double() - target.double()).pow(2).mean()))
 
 
@@ -1346,12 +1440,16 @@ def best_constant(pairs: list[dict]) -> float:
     Returns:
         ``c`` in [-1, 1].
 
+    Raises:
+        DTypeError: ``pairs`` not a list of dicts with ``hdr``. RangeError: no pairs. DTypeError, ShapeError,
+            RangeError: an invalid radiance map.
+
     Example:
         >>> best_constant([{"hdr": torch.rand(3, 8, 8)}]) < 0.5
         True
     """
     total, count = 0.0, 0
-    for pair in pairs:
+    for pair in check_records(pairs, "pairs", ("hdr",)):
         target = to_log_domain(pair["hdr"])[0]
         total, count = total + float(target.double().sum()), count + target.numel()
     return total / count
@@ -1392,6 +1490,11 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
     Returns:
         ``{"<metric>/<method>": mean}``, sorted by key.
 
+    Raises:
+        DTypeError: ``model`` not a :class:`HybridAutoencoder`, ``expandnet_model`` not an ExpandNet, ``pairs`` not
+            a list of dicts with ``ldr`` and ``hdr``. RangeError: no pairs, ``constant`` outside [-1, 1].
+            DTypeError, ShapeError, RangeError: a pair's images invalid.
+
     Example:
         >>> scores = evaluate(HybridAutoencoder(width=4, pretrained=False), held_out_pairs(64, (0.0,), ("srgb",)))
         >>> [key.split("/")[0] for key in scores if key.endswith("/hybrid")]
@@ -1401,8 +1504,11 @@ def evaluate(model: nn.Module, pairs: list[dict], expandnet_model: nn.Module | N
                                  or not -1 <= constant <= 1):
         raise RangeError(describe("constant as a number in [-1, 1] (the log domain's range)", repr(constant),
                                   "Pass best_constant(validation pairs), or None for no constant row."))
+    _check_model(model)
+    if expandnet_model is not None:
+        check_module(expandnet_model, "expandnet_model", expandnet.ExpandNet)
     totals: dict[str, float] = {}
-    for pair in pairs:
+    for pair in check_records(pairs, "pairs", ("ldr", "hdr")):
         ldr, hdr = pair["ldr"], pair["hdr"]
         target, stats = to_log_domain(hdr)
         output = predict(model, ldr)
@@ -1439,12 +1545,17 @@ def results_table(scores: dict[str, float], project: bool = True) -> str:
         scores: :func:`evaluate`'s dict.
         project: add the project's reported row (:data:`PROJECT_SCORES`, in its own PSNR definition).
 
+    Raises:
+        DTypeError: ``scores`` not a mapping of metric names to numbers; ``project`` not a bool.
+
     Example:
         >>> print(results_table({"psnr_log/ldr": 9.0, "psnr_log_project/ldr": 2.98, "ssim_log/ldr": 0.5,
         ...                      "l1_log/ldr": 0.4, "psnr_tm/ldr": 15.0, "ssim_tm/ldr": 0.6}, project=False))
         method  log PSNR  log PSNR (project's def.)  log SSIM  log L1  TM PSNR  TM SSIM
         ldr         9.00                       2.98     0.500   0.400    15.00    0.600
     """
+    check_scores(scores)
+    check_bool(project, "project")
     methods = list(dict.fromkeys(key.split("/")[1] for key in scores if key.startswith("psnr_log/")))
     rows = [[m, *(format(scores[f"{name}/{m}"], fmt) if f"{name}/{m}" in scores else "-"
                   for _, name, fmt in _RESULT_COLUMNS)] for m in methods]
@@ -1461,12 +1572,19 @@ def upsampler_table(results: dict[str, dict[str, float]]) -> str:
     Args:
         results: ``{upsampler: evaluate(...) scores}``.
 
+    Raises:
+        DTypeError: ``results`` not a mapping of names to :func:`evaluate` scores with the four scores shown.
+
     Example:
         >>> print(upsampler_table({"resize_conv": {"checkerboard/hybrid": 0.002, "checkerboard/target": 0.0001,
         ...                                        "psnr_log/hybrid": 20.0, "psnr_tm/hybrid": 18.0}}))
         upsampler    checkerboard  target  log PSNR  TM PSNR
         resize_conv        0.0020  0.0001     20.00    18.00
     """
+    check_mapping(results, "results")
+    for name, s in results.items():
+        check_scores(s, f"results[{name!r}]", ("checkerboard/hybrid", "checkerboard/target", "psnr_log/hybrid",
+                                               "psnr_tm/hybrid"))
     rows = [[name, f"{s['checkerboard/hybrid']:.4f}", f"{s['checkerboard/target']:.4f}",
              f"{s['psnr_log/hybrid']:.2f}", f"{s['psnr_tm/hybrid']:.2f}"] for name, s in results.items()]
     return multiexposure._table(["upsampler", "checkerboard", "target", "log PSNR", "TM PSNR"], rows)
@@ -1477,11 +1595,17 @@ def training_data(settings: Settings, data_root: str | os.PathLike | None = None
 
     Embedded: :class:`~hdrlab.data.datasets.LDRHDRPairs` (``settings.samples`` crops per epoch, random
     curves, flips and rotations, the profile's EVs). Real: :class:`CleanedPairs` of the SingleHDR layout.
+
+    Raises:
+        DTypeError: ``settings`` not a :class:`Settings`, ``data_root`` not a path. DTypeError, RangeError: ``seed``
+            not an int >= 0. MissingFileError: ``data_root`` not in the SingleHDR layout.
     """
+    _check_settings(settings)
+    check_int(seed, "seed", 0)
     if data_root is None:
         return LDRHDRPairs("train", size=settings.embedded_size, max_side=settings.train_max_side,
                            samples=settings.samples, evs=settings.train_evs, seed=seed)
-    return CleanedPairs(data_root, size=settings.size, max_side=settings.train_max_side, seed=seed)
+    return CleanedPairs(as_path(data_root, "data_root"), size=settings.size, max_side=settings.train_max_side, seed=seed)
 
 
 def train_hybrid(
@@ -1528,8 +1652,11 @@ def train_hybrid(
         ``(model, result)``: the trained model in eval mode and the fit result (``result.last_eval``: final scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation, device or ``pretrained``; a run in ``out_dir`` with other
-            settings to continue.
+        ChoiceError: unknown profile, ablation, device, progress, ``resume`` or ``pretrained``; a run in ``out_dir``
+            with other settings to continue.
+        DTypeError: ``out_dir`` or ``data_root`` not a path, ``overwrite`` not a bool, ``expandnet_model`` not an
+            ExpandNet; DTypeError, RangeError: ``steps`` or ``seed`` not an int (>= 1, >= 0). All of these are
+            checked before anything is built or trained.
         MissingFileError: ``resume`` without a checkpoint; ``data_root`` not in the SingleHDR layout.
         MissingWeightsError: ``pretrained=True`` offline.
 
@@ -1543,15 +1670,21 @@ def train_hybrid(
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
     settings = settings_for(profile, ablation)
+    out = _check_run_options(out_dir, resume, overwrite, device, progress, pretrained)
+    if steps is not None:
+        check_int(steps, "steps", 1)
+    if data_root is not None:
+        as_path(data_root, "data_root")
+    if expandnet_model is not None:
+        check_module(expandnet_model, "expandnet_model", expandnet.ExpandNet)
     env.seed_everything(seed)
     model = build_model(settings, pretrained)
     criterion = HybridLoss(settings.l1_weight, settings.lpips_weight, settings.alpha, pretrained=pretrained)
     data = training_data(settings, data_root, seed)
     per_epoch = math.ceil(len(data) / settings.batch_size)
-    total = settings.epochs * per_epoch if steps is None else check_int(steps, "steps", 1)
+    total = settings.epochs * per_epoch if steps is None else steps
     pairs = held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
     constant = best_constant(held_out_pairs(settings.eval_max_side, settings.eval_evs, settings.eval_crfs, split="val"))
-    out = Path(out_dir)
     record = {**asdict(settings), "ablation": ablation, "steps": total,
               "data_root": None if data_root is None else str(data_root),
               "imagenet_encoder": model.pretrained_backbone, "lpips_backbone": criterion.pretrained_backbone}
@@ -1568,6 +1701,23 @@ def train_hybrid(
     return model.eval(), result
 
 
+def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, progress: object,
+                       pretrained: object) -> Path:
+    """The options of a training run that :func:`hdrlab.train.fit` checks only after the data is built; ``out_dir``."""
+    out = as_path(out_dir, "out_dir")
+    check_choice(resume, "resume", train.RESUME_CHOICES)
+    check_bool(overwrite, "overwrite")
+    env.device(device)
+    check_choice(progress, "progress", train.PROGRESS_CHOICES)
+    check_pretrained(pretrained)
+    return out
+
+
+#: The keys of a run's ``settings.json`` that :func:`load_trained` rebuilds the model from, and the run's own keys.
+_MODEL_KEYS = ("upsampler", "width", "rescale_input")
+_RUN_KEYS = ("ablation", "steps", "data_root", "imagenet_encoder", "lpips_backbone")
+
+
 def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> HybridAutoencoder:
     """The model of a finished (or interrupted) run: its newest checkpoint, built from its ``settings.json``.
 
@@ -1581,9 +1731,13 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> HybridAutoe
         The model in eval mode.
 
     Raises:
-        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``. DTypeError: ``run_dir`` not a path.
+        FileFormatError: ``settings.json`` empty, corrupt, not a JSON object, or with missing or unknown keys.
+        DTypeError, RangeError, ChoiceError: a recorded setting invalid; ChoiceError: an unknown device.
     """
     record, checkpoint = train.read_run(run_dir, "hybrid")
+    check_record_keys(record, _MODEL_KEYS, f"{run_dir}/settings.json",
+                      [*(f.name for f in fields(Settings)), *_RUN_KEYS])
     model = HybridAutoencoder(record["upsampler"], record["width"], pretrained=False,
                               rescale_input=record["rescale_input"])
     train.load_weights(checkpoint, model)

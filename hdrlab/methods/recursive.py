@@ -96,7 +96,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -108,18 +107,38 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from hdrlab import env, train
 from hdrlab.data.datasets import DEFAULT_CRFS, BracketStacks
-from hdrlab.errors import ChoiceError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.imaging.crf import RESPONSE_CURVES
 from hdrlab.imaging.merge import LOOKUP_BACKWARDS, synthesize_hdr
 from hdrlab.methods import multiexposure
 from hdrlab.metrics import ms_ssim, psnr, ssim, tonemapped_psnr, tonemapped_ssim
 from hdrlab.nn.losses import CoBiLoss, histogram_loss, l1_loss, mu_law_loss
 from hdrlab.nn.norm import ConditionalInstanceNorm2d
+from hdrlab.nn.pretrained import check_pretrained
 from hdrlab.nn.recurrent import ConvGRUCell
 from hdrlab.nn.unet import UNet
-from hdrlab.validate import check_int, check_ldr
+from hdrlab.validate import (
+    as_path,
+    check_bool,
+    check_choice,
+    check_int,
+    check_ldr,
+    check_mapping,
+    check_module,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    check_radiance,
+    check_record_keys,
+    check_records,
+    check_scores,
+    check_sequence,
+    check_stack,
+)
 
 __all__ = [
     "EVS",
@@ -199,7 +218,8 @@ def canny_edges(ldr: torch.Tensor, sigma: float = CANNY_SIGMA,
         ``(1, H, W)`` or ``(B, 1, H, W)`` float32 in {0, 1} (1 on an edge).
 
     Raises:
-        ShapeError, DTypeError, RangeError: invalid image; RangeError: bad sigma or thresholds.
+        ShapeError, DTypeError, RangeError: invalid image; RangeError: bad sigma or thresholds; DTypeError:
+            thresholds not a pair of numbers.
 
     Example:
         >>> step = torch.zeros(3, 16, 16)
@@ -215,7 +235,9 @@ def canny_edges(ldr: torch.Tensor, sigma: float = CANNY_SIGMA,
         raise ShapeError(describe("(3, H, W) or (B, 3, H, W)", f"shape {tuple(ldr.shape)}", "Pass images, not stacks."))
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < math.inf:
         raise RangeError(describe("sigma > 0 (px)", repr(sigma), "Use 2.0 (the paper's)."))
-    low, high = (float(t) for t in thresholds)
+    if not isinstance(thresholds, (tuple, list)) or len(thresholds) != 2:
+        raise DTypeError(describe("thresholds as a pair (low, high)", repr(thresholds), "Use (50, 150)."))
+    low, high = (check_number(t, "threshold") for t in thresholds)
     if not 0 <= low <= high < math.inf:
         raise RangeError(describe("thresholds (low, high) with 0 <= low <= high", repr(thresholds), "Use (50, 150)."))
     batch = ldr.detach().reshape(-1, *ldr.shape[-3:]).float().mean(dim=-3)
@@ -273,6 +295,8 @@ class RecurrentUNet(nn.Module):
                  convs_per_level: int = 2) -> None:
         super().__init__()
         check_int(num_conditions, "num_conditions", 1)
+        check_bool(recurrent, "recurrent")
+        check_bool(conditional, "conditional")
         self.unet = UNet(in_channels, out_channels, levels, base_width, norm="none", activation="silu",
                          upsample="resize_conv", head=head, convs_per_level=convs_per_level)
         widths = self.unet.widths
@@ -336,7 +360,7 @@ class StopNet(nn.Module):
                  edge_levels: int = 4, refine_levels: int = 4, steps: int = STEPS, recurrent: bool = True,
                  conditional: bool = True, decomposition: bool = True, convs_per_level: int = 2) -> None:
         super().__init__()
-        self.steps, self.decomposition = check_int(steps, "steps", 1), bool(decomposition)
+        self.steps, self.decomposition = check_int(steps, "steps", 1), check_bool(decomposition, "decomposition")
         self.global_net = RecurrentUNet(3, 3, global_levels, global_width, steps, recurrent=recurrent,
                                         conditional=conditional, convs_per_level=convs_per_level)
         if self.decomposition:
@@ -363,7 +387,14 @@ class StopNet(nn.Module):
         Returns:
             ``{"frame", "global", "edge", "state"}``: ``(B, 3, H, W)``, ``(B, 3, H, W)``,
             ``(B, 1, H, W)`` or None (no decomposition), and the new states.
+
+        Raises:
+            DTypeError: ``state`` not None or a pair, ``refine`` not a bool; the networks' checks of ``x`` and ``index``.
         """
+        check_bool(refine, "refine")
+        if state is not None and not (isinstance(state, tuple) and len(state) == 2):
+            raise DTypeError(describe("state None or the (global, local) pair of the previous step", repr(state),
+                                      "Pass the 'state' of the previous step's output, or None."))
         global_state, edge_state = state if state is not None else (None, None)
         residual, global_state = self.global_net(x, index, global_state)
         tone = torch.sigmoid(_logit(x) + residual)
@@ -375,6 +406,13 @@ class StopNet(nn.Module):
                 frame = torch.sigmoid(_logit(tone) + self.refine_net(torch.cat([tone, edge, x], dim=1)))
         return {"frame": tone if frame is None else frame, "global": tone, "edge": edge,
                 "state": (global_state, edge_state)}
+
+
+def _check_model(model: object) -> RecursiveHDRNet | DirectStackNet:
+    """DTypeError unless ``model`` is one of this chapter's generators (or one in a DDP wrapper); return it unwrapped."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    check_module(inner, "model", (RecursiveHDRNet, DirectStackNet))
+    return inner
 
 
 def _check_input(ldr: object, multiple: int) -> None:
@@ -421,7 +459,7 @@ class RecursiveHDRNet(nn.Module):
                       convs_per_level=convs_per_level)
         self.up = StopNet(global_width, edge_width, refine_width, **kwargs)
         self.down = StopNet(global_width, edge_width, refine_width, **kwargs)
-        self.steps, self.decomposition = steps, bool(decomposition)
+        self.steps, self.decomposition = steps, decomposition
 
     @property
     def multiple(self) -> int:
@@ -451,9 +489,10 @@ class RecursiveHDRNet(nn.Module):
             edge maps (index ``steps``: the input's Canny edges), or None without decomposition.
 
         Raises:
-            ShapeError, DTypeError, RangeError: invalid LDR input.
+            ShapeError, DTypeError, RangeError: invalid LDR input; DTypeError: ``refine`` not a bool.
         """
         _check_input(ldr, self.multiple)
+        check_bool(refine, "refine")
         ups, downs = self.run_direction(ldr, True, refine), self.run_direction(ldr, False, refine)
         order = downs[::-1] + [None] + ups
 
@@ -493,6 +532,7 @@ class DirectStackNet(nn.Module):
     def forward(self, ldr: torch.Tensor, refine: bool = True) -> dict[str, torch.Tensor | None]:
         """Same outputs as :meth:`RecursiveHDRNet.forward` (``global`` = ``frames``, ``edges`` None)."""
         _check_input(ldr, self.multiple)
+        check_bool(refine, "refine")
         base = _logit(ldr).unsqueeze(1)
         up = torch.sigmoid(base + self.up(ldr).unflatten(1, (self.steps, 3)))
         down = torch.sigmoid(base + self.down(ldr).unflatten(1, (self.steps, 3))).flip(1)
@@ -519,7 +559,8 @@ def hdr_loss(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, mu: float = HDR_M
         0-dim tensor.
 
     Raises:
-        ShapeError: shapes differ; RangeError: NaN/inf, an all-black target, or ``mu <= 0``.
+        ShapeError: shapes differ; DTypeError, RangeError: not radiance maps (NaN/inf, negative), an all-black
+            target, or ``mu`` not a number > 0.
 
     Example:
         >>> target = torch.rand(1, 3, 4, 4) + 0.1
@@ -534,6 +575,9 @@ def hdr_loss(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, mu: float = HDR_M
                                   f"{getattr(pred_hdr, 'shape', type(pred_hdr))} and "
                                   f"{getattr(target_hdr, 'shape', type(target_hdr))}",
                                   "Merge both brackets with the same layer."))
+    check_radiance(pred_hdr, "pred_hdr")
+    check_radiance(target_hdr, "target_hdr")
+    check_positive(mu, "mu")
     scale = target_hdr.detach().flatten(-3).amax(-1)[..., None, None, None]
     if not torch.isfinite(scale).all() or (scale <= 0).any():
         raise RangeError(describe("a target with a finite, positive maximum per image", f"maxima {scale.flatten().tolist()}",
@@ -553,7 +597,8 @@ class RecursiveLoss(nn.Module):
         backward: the HDR layer's backward rule (:data:`hdrlab.imaging.merge.LOOKUP_BACKWARDS`; the paper's Eq. 3).
 
     Raises:
-        RangeError: a negative, non-finite or missing weight. ChoiceError: an unknown histogram loss or backward.
+        RangeError: a negative, non-finite or missing weight. ChoiceError: an unknown histogram loss, backward or
+            ``pretrained``. DTypeError: ``weights`` not a mapping; DTypeError, RangeError: ``mu`` not a number > 0.
 
     Example:
         >>> criterion = RecursiveLoss({**LOSS_WEIGHTS, "cobi": 0.0})
@@ -567,17 +612,19 @@ class RecursiveLoss(nn.Module):
                  pretrained: bool | str = "auto", *, histogram: str = "emd",
                  backward: str = "left_difference") -> None:
         super().__init__()
-        if histogram not in HISTOGRAM_LOSSES or backward not in LOOKUP_BACKWARDS:
+        if not isinstance(histogram, str) or histogram not in HISTOGRAM_LOSSES or backward not in LOOKUP_BACKWARDS:
             raise ChoiceError(describe(f"histogram in {tuple(HISTOGRAM_LOSSES)} and backward in {LOOKUP_BACKWARDS}",
                                        f"{histogram!r} and {backward!r}", "Use 'emd' and 'left_difference'."))
         self.histogram, self.backward = histogram, backward
-        weights = dict(LOSS_WEIGHTS if weights is None else weights)
+        weights = dict(LOSS_WEIGHTS if weights is None else check_mapping(weights, "weights"))
         if set(weights) != set(LOSS_WEIGHTS) or any(
             isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf for w in weights.values()
         ):
             raise RangeError(describe(f"finite weights >= 0 for exactly {sorted(LOSS_WEIGHTS)}", repr(weights),
                                       "Start from dict(LOSS_WEIGHTS) and change values."))
         self.weights = {name: float(w) for name, w in weights.items()}
+        check_positive(mu, "mu")
+        check_pretrained(pretrained)
         self.mu = float(mu)
         self.cobi = CoBiLoss(("relu3_4", "relu4_4"), pretrained=pretrained) if self.weights["cobi"] else None
 
@@ -594,9 +641,14 @@ class RecursiveLoss(nn.Module):
             ``{"loss", <terms>}``: ``loss`` carries the graph; the terms are detached and unweighted:
             ``global``, ``hist`` always; ``edge`` with decomposition; ``refine`` (and ``cobi``) in stages b
             and c with decomposition; ``hdr`` in stage c when its weight is positive.
+
+        Raises:
+            ChoiceError: unknown stage. DTypeError: ``out`` or ``batch`` not a mapping with those keys (their
+                values are checked by :func:`loss_terms`, not here: this runs every training step).
         """
-        if stage not in STAGES:
-            raise ChoiceError(describe(f"stage in {STAGES}", repr(stage), "Use 'a', 'b' or 'c'."))
+        check_choice(stage, "stage", STAGES)
+        check_mapping(out, "out (the model's output)", ("frames", "global", "edges"))
+        check_mapping(batch, "batch", ("stack", "times"))
         stack = batch["stack"]
         centre = stack.shape[1] // 2
         keep = [i for i in range(stack.shape[1]) if i != centre]
@@ -639,8 +691,21 @@ def loss_terms(model: nn.Module, batch: Mapping, criterion: RecursiveLoss, stage
         >>> batch = {"stack": torch.rand(1, 7, 3, 8, 8), "times": torch.exp2(torch.arange(-3.0, 4.0)).unsqueeze(0)}
         >>> sorted(loss_terms(model, batch, RecursiveLoss({**LOSS_WEIGHTS, "cobi": 0.0}), "b"))
         ['edge', 'global', 'hist', 'loss', 'refine']
+
+    Raises:
+        DTypeError: ``model`` or ``criterion`` of another type; ``batch`` not a mapping with ``stack`` and ``times``.
+        ChoiceError: unknown stage. ShapeError, ExposureError, RangeError: an invalid bracket (see
+            :func:`hdrlab.validate.check_stack`), or not ``2 steps + 1`` frames per bracket.
     """
+    inner = _check_model(model)
+    check_module(criterion, "criterion", RecursiveLoss)
+    check_choice(stage, "stage", STAGES)
+    check_mapping(batch, "batch", ("stack", "times"))
     stack = batch["stack"]
+    check_stack(stack, batch["times"])
+    if stack.dim() != 5 or stack.shape[1] != 2 * inner.steps + 1:
+        raise ShapeError(describe(f"a batch of brackets (B, {2 * inner.steps + 1}, 3, H, W) (EVs -steps..+steps)",
+                                  f"shape {tuple(stack.shape)}", "Collate BracketStacks items with EVs -3..+3."))
     return criterion(model(stack[:, stack.shape[1] // 2], refine=stage != "a"), batch, stage)
 
 
@@ -729,6 +794,42 @@ class Settings:
         """``{"a": steps_a, "b": steps_b, "c": steps_c}``."""
         return {"a": self.steps_a, "b": self.steps_b, "c": self.steps_c}
 
+    def __post_init__(self) -> None:
+        """Check every field (see the class docstring); DTypeError, RangeError or ChoiceError name the first bad one."""
+        for name in ("global_width", "edge_width", "refine_width", "global_levels", "edge_levels", "refine_levels",
+                     "convs_per_level", "size", "batch_size", "log_every", "train_max_side", "samples",
+                     "eval_max_side", "eval_every", "checkpoint_every"):
+            check_int(getattr(self, name), name, 1)
+        for name in ("steps_a", "steps_b", "steps_c"):
+            check_int(getattr(self, name), name, 0)
+        check_int(self.steps, "steps_a + steps_b + steps_c", 1)
+        for name in ("lr", "refine_lr", "mu"):
+            check_positive(getattr(self, name), name)
+        for name in ("weight_decay", *(f"{term}_weight" for term in LOSS_WEIGHTS)):
+            check_nonnegative(getattr(self, name), name)
+        for name in ("beta1", "beta2"):
+            if check_nonnegative(getattr(self, name), name) >= 1:
+                raise RangeError(describe(f"{name} in [0, 1) (an Adam beta)", repr(getattr(self, name)),
+                                          "Use the reference's (0.5, 0.999)."))
+        for name in ("train_crfs", "eval_crfs"):
+            _check_crfs(getattr(self, name), name)
+        check_choice(self.amp, "amp", train.AMP_CHOICES)
+        check_choice(self.hist_loss, "hist_loss", tuple(HISTOGRAM_LOSSES))
+        check_choice(self.hdr_backward, "hdr_backward", LOOKUP_BACKWARDS)
+        multiple = 2 ** (max(self.global_levels, self.edge_levels, self.refine_levels) - 1)
+        if self.size % multiple:
+            raise ShapeError(describe(f"size a multiple of {multiple} (2**(levels - 1))", repr(self.size),
+                                      "Pick a crop side the U-Nets can halve at every level."))
+
+
+def _check_crfs(crfs: object, name: str) -> None:
+    """A non-empty tuple or list of response-curve names (:data:`hdrlab.imaging.crf.RESPONSE_CURVES`)."""
+    if not isinstance(crfs, (tuple, list)) or not crfs:
+        raise DTypeError(describe(f"{name} as a non-empty tuple of response-curve names", repr(crfs),
+                                  "Pass e.g. ('srgb', 'film-soft')."))
+    for crf in crfs:
+        check_choice(crf, f"a response curve in {name}", tuple(RESPONSE_CURVES))
+
 
 #: Settings per profile.
 #:
@@ -803,8 +904,14 @@ ABLATIONS: dict[str, dict] = {
 _LOSS_SWITCHES = ("hdr_weight", "cobi_weight", "hdr_backward", "hist_loss", "hist_weight")
 
 
+def _check_settings(settings: object) -> None:
+    if not isinstance(settings, Settings):
+        raise DTypeError(describe("settings as a recursive.Settings", type(settings).__name__,
+                                  "Use settings_for(profile) or PROFILES[name], changed with dataclasses.replace."))
+
+
 def _check_ablation(ablation: object) -> None:
-    if ablation not in ABLATIONS:
+    if not isinstance(ablation, str) or ablation not in ABLATIONS:
         raise ChoiceError(describe(f"ablation in {tuple(ABLATIONS)}", repr(ablation), "Use 'reference'."))
 
 
@@ -849,8 +956,9 @@ def build_model(settings: Settings, ablation: str = "reference") -> nn.Module:
         49498606
 
     Raises:
-        ChoiceError: unknown ablation.
+        ChoiceError: unknown ablation. DTypeError: ``settings`` not a :class:`Settings`.
     """
+    _check_settings(settings)
     _check_ablation(ablation)
     switches = ABLATIONS[ablation]
     if switches.get("model") == "direct":
@@ -872,9 +980,12 @@ def stage_parameters(model: nn.Module, stage: str) -> tuple[list[nn.Parameter], 
         >>> main, refine = stage_parameters(model, "a")
         >>> len(refine), len(stage_parameters(model, "b")[1]) > 0
         (0, True)
+
+    Raises:
+        DTypeError: ``model`` not an ``nn.Module``. ChoiceError: unknown stage.
     """
-    if stage not in STAGES:
-        raise ChoiceError(describe(f"stage in {STAGES}", repr(stage), "Use 'a', 'b' or 'c'."))
+    check_module(model, "model")
+    check_choice(stage, "stage", STAGES)
     refine_ids = {id(p) for name, p in model.named_parameters() if ".refine_net." in f".{name}"}
     main = [p for p in model.parameters() if id(p) not in refine_ids]
     refine = [] if stage == "a" else [p for p in model.parameters() if id(p) in refine_ids]
@@ -905,7 +1016,8 @@ def generate(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
         ``(2 steps + 1, 3, H, W)`` in [0, 1]; index ``steps`` is ``ldr`` itself.
 
     Raises:
-        ShapeError, DTypeError, RangeError: invalid image.
+        ShapeError, DTypeError, RangeError: invalid image (float16 too: the model's dtype is float32).
+        DTypeError: ``model`` not a :class:`RecursiveHDRNet` or :class:`DirectStackNet`.
 
     Example:
         >>> model = RecursiveHDRNet(2, 2, 2, global_levels=3, edge_levels=2, refine_levels=2)
@@ -914,6 +1026,7 @@ def generate(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
         >>> stack.shape, bool(torch.equal(stack[3], ldr))
         (torch.Size([7, 3, 10, 13]), True)
     """
+    _check_model(model)
     check_ldr(ldr)
     if ldr.dim() != 3:
         raise ShapeError(describe("one image (3, H, W)", f"shape {tuple(ldr.shape)}", "Generate one image at a time."))
@@ -1010,26 +1123,62 @@ def evaluate(model: nn.Module, brackets: list[dict],
     Returns:
         ``{"<metric>/<method>" or "stack_*/<ev>/<method>": mean}``.
 
+    Raises:
+        DTypeError: ``model`` not a generator of this chapter; ``brackets`` not a list of dicts with ``ldr``,
+            ``evs``, ``stack`` and ``hdr``; ``other_generators`` / ``hdr_predictors`` not mappings to models or
+            callables. RangeError: no brackets. DTypeError, ShapeError, RangeError: a bracket's images, or what a
+            callable returned, invalid (an LDR stack of the true one's shape; radiance of the LDR's shape).
+
     Example:
         >>> model = RecursiveHDRNet(2, 2, 2, global_levels=3, edge_levels=2, refine_levels=2)
         >>> scores = evaluate(model, held_out_brackets(["room_windows"], max_side=32, crfs=("srgb",)))
         >>> "stack_psnr/+3/generated" in scores, "tm_psnr/true_bracket" in scores
         (True, True)
     """
+    _check_model(model)
+    brackets = check_records(brackets, "brackets", ("ldr", "evs", "stack", "hdr"))
+    other_generators = _check_callables(other_generators, "other_generators")
+    hdr_predictors = _check_callables(hdr_predictors, "hdr_predictors")
     totals: dict[str, float] = {}
     for item in brackets:
         ldr, evs = item["ldr"], item["evs"]
+        check_stack(item["stack"], torch.exp2(torch.tensor(check_sequence(evs, "a bracket's evs", check_number))))
         stacks = {"generated": generate(model, ldr),
                   "naive": torch.stack([multiexposure.naive_reexposure(ldr, ev) for ev in evs])}
-        for name, other in (other_generators or {}).items():
+        for name, other in other_generators.items():
             stacks[name] = generate(other, ldr) if isinstance(other, nn.Module) else other(ldr, evs)
+            _check_returned(stacks[name], item["stack"].shape, f"other_generators[{name!r}]", check_ldr)
         hdrs = {name: multiexposure.merge_bracket(stack, evs) for name, stack in stacks.items()}
-        hdrs.update({name: predict(ldr) for name, predict in (hdr_predictors or {}).items()})
+        for name, predict in hdr_predictors.items():
+            hdrs[name] = predict(ldr)
+            _check_returned(hdrs[name], ldr.shape, f"hdr_predictors[{name!r}]", check_radiance)
         hdrs["true_bracket"] = multiexposure.merge_bracket(item["stack"], evs)
         objective = {f"hdr_loss/{name}": _held_out_hdr_loss(stacks[name], item) for name in stacks}
         for key, value in {**_stack_scores(item, stacks), **_hdr_scores(hdrs, item["hdr"]), **objective}.items():
             totals[key] = totals.get(key, 0.0) + value
     return {key: total / len(brackets) for key, total in sorted(totals.items())}
+
+
+def _check_callables(value: object, name: str) -> Mapping[str, object]:
+    """None (no entries) or a mapping from names to models or callables."""
+    if value is None:
+        return {}
+    check_mapping(value, name)
+    assert isinstance(value, Mapping)
+    for key, entry in value.items():
+        if not callable(entry):
+            raise DTypeError(describe(f"{name} mapping names to models or callables", f"{key!r}: {entry!r}",
+                                      "Pass e.g. {'mine': my_model} or {'mine': lambda ldr, evs: stack}."))
+    return value
+
+
+def _check_returned(value: object, shape: torch.Size, name: str, check: Callable[[object, str], None]) -> None:
+    """What a caller's model or callable returned: an image (stack) of ``shape`` passing ``check``."""
+    check(value, f"what {name} returned")
+    assert isinstance(value, torch.Tensor)
+    if value.shape != shape:
+        raise ShapeError(describe(f"what {name} returned of shape {tuple(shape)}", f"shape {tuple(value.shape)}",
+                                  "Return one frame per EV of the bracket (or one radiance map), at the LDR's size."))
 
 
 def stack_table(scores: Mapping[str, float]) -> str:
@@ -1039,9 +1188,14 @@ def stack_table(scores: Mapping[str, float]) -> str:
         >>> print(stack_table({"stack_psnr/-3/naive": 20.0, "stack_ssim/-3/naive": 0.5}))
         method          -3 EV
         naive   20.00 / 0.500
+
+    Raises:
+        DTypeError: ``scores`` not a mapping of metric names to numbers, or without the SSIM of a PSNR it holds.
     """
+    check_scores(scores)
     evs = sorted({key.split("/")[1] for key in scores if key.startswith("stack_psnr/")}, key=float)
     methods = list(dict.fromkeys(key.split("/")[2] for key in scores if key.startswith("stack_psnr/")))
+    check_scores(scores, keys=[f"stack_{m}/{ev}/{method}" for m in ("psnr", "ssim") for ev in evs for method in methods])
     rows = [[method] + [f"{scores[f'stack_psnr/{ev}/{method}']:.2f} / {scores[f'stack_ssim/{ev}/{method}']:.3f}"
                         for ev in evs] for method in methods]
     return multiexposure._table(["method"] + [f"{ev} EV" for ev in evs], rows)
@@ -1054,8 +1208,13 @@ def hdr_table(scores: Mapping[str, float]) -> str:
         >>> print(hdr_table({"mu_psnr/naive": 20.0, "tm_psnr/naive": 21.0, "tm_ssim/naive": 0.6}))
         method  mu-PSNR  TM PSNR  TM SSIM
         naive     20.00    21.00    0.600
+
+    Raises:
+        DTypeError: ``scores`` not a mapping of metric names to numbers, or a method without all three scores.
     """
+    check_scores(scores)
     methods = list(dict.fromkeys(key.split("/")[1] for key in scores if key.startswith("tm_psnr/")))
+    check_scores(scores, keys=[f"{metric}/{m}" for m in methods for metric in ("mu_psnr", "tm_psnr", "tm_ssim")])
     rows = [[m, f"{scores[f'mu_psnr/{m}']:.2f}", f"{scores[f'tm_psnr/{m}']:.2f}", f"{scores[f'tm_ssim/{m}']:.3f}"]
             for m in methods]
     return multiexposure._table(["method", "mu-PSNR", "TM PSNR", "TM SSIM"], rows)
@@ -1072,10 +1231,17 @@ def ablation_table(results: Mapping[str, Mapping[str, float]]) -> str:
         ...                                     "tm_psnr/generated": 26.0, "tm_ssim/generated": 0.9}}))
         ablation   stack PSNR  mu-PSNR  TM PSNR  TM SSIM
         reference       30.00    25.00    26.00    0.900
+
+    Raises:
+        DTypeError: ``results`` not a mapping of names to :func:`evaluate` scores with the generated rows.
     """
+    check_mapping(results, "results")
     rows = []
     for name, scores in results.items():
+        check_scores(scores, f"results[{name!r}]", [f"{m}/generated" for m in ("mu_psnr", "tm_psnr", "tm_ssim")])
         frames = [v for k, v in scores.items() if k.startswith("stack_psnr/") and k.endswith("/generated")]
+        if not frames:
+            check_scores(scores, f"results[{name!r}]", ["stack_psnr/<ev>/generated"])
         rows.append([name, f"{sum(frames) / len(frames):.2f}", f"{scores['mu_psnr/generated']:.2f}",
                      f"{scores['tm_psnr/generated']:.2f}", f"{scores['tm_ssim/generated']:.3f}"])
     return multiexposure._table(["ablation", "stack PSNR", "mu-PSNR", "TM PSNR", "TM SSIM"], rows)
@@ -1146,8 +1312,10 @@ def train_recursive(
         (``step`` the total, ``history`` rows with a ``stage`` key, ``last_eval`` the final scores).
 
     Raises:
-        ChoiceError: unknown profile, ablation or device; a fresh run into a folder with checkpoints; a run
-            in ``out_dir`` with other settings to continue.
+        ChoiceError: unknown profile, ablation, device, progress, ``resume`` or ``pretrained``; a fresh run into a
+            folder with checkpoints; a run in ``out_dir`` with other settings to continue.
+        DTypeError: ``out_dir`` not a path, ``overwrite`` not a bool; DTypeError, RangeError: ``steps`` or ``seed``
+            not an int (>= 1, >= 0). All of these are checked before anything is built or trained.
         MissingFileError: ``resume`` without a checkpoint.
         RangeError: from the HDR layer when a generated bracket has no informative pixels.
 
@@ -1161,6 +1329,7 @@ def train_recursive(
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     settings = settings_for(profile, steps, ablation)
+    out = _check_run_options(out_dir, resume, overwrite, device, progress, pretrained)
     env.seed_everything(seed)
     model = build_model(settings, ablation)
     criterion = RecursiveLoss(settings.weights, settings.mu, pretrained=pretrained, histogram=settings.hist_loss,
@@ -1168,7 +1337,6 @@ def train_recursive(
     brackets = held_out_brackets("test", settings.eval_max_side, settings.eval_crfs)
     data = BracketStacks("train", evs=EVS, unit="ev", size=settings.size, max_side=settings.train_max_side,
                          samples=settings.samples, crfs=settings.train_crfs, seed=seed)
-    out = Path(out_dir)
     train.write_settings(out, {**asdict(settings), "ablation": ablation}, resume=resume, overwrite=overwrite)
     stages = [(stage, n) for stage, n in settings.stage_steps().items() if n > 0]
     _, refinement = stage_parameters(model, "c")
@@ -1196,6 +1364,18 @@ def train_recursive(
     return model.eval(), _combine(results)
 
 
+def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, progress: object,
+                       pretrained: object) -> Path:
+    """The options of a training run that :func:`hdrlab.train.fit` checks only after the data is built; ``out_dir``."""
+    out = as_path(out_dir, "out_dir")
+    check_choice(resume, "resume", train.RESUME_CHOICES)
+    check_bool(overwrite, "overwrite")
+    env.device(device)
+    check_choice(progress, "progress", train.PROGRESS_CHOICES)
+    check_pretrained(pretrained)
+    return out
+
+
 def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> nn.Module:
     """The model of a finished (or interrupted) run: the latest checkpoint of its latest stage.
 
@@ -1207,16 +1387,21 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> nn.Module:
         The model in eval mode.
 
     Raises:
-        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``. DTypeError: ``run_dir`` not a path.
+        FileFormatError: ``settings.json`` empty, corrupt, not a JSON object, or with missing or unknown keys.
+        DTypeError, RangeError, ChoiceError: a recorded setting invalid (see :class:`Settings`); ChoiceError: an
+            unknown device.
     """
-    run = Path(run_dir)
+    run = as_path(run_dir, "run_dir")
     settings_file = run / "settings.json"
     checkpoints = [c for c in (train.latest_checkpoint(run / f"stage_{s}") for s in reversed(STAGES)) if c]
     if not settings_file.is_file() or not checkpoints:
         raise MissingFileError(describe(f"a training run in {run} (settings.json and stage_*/checkpoints/)",
                                         "no such run", "Train one: python -m hdrlab train recursive --out DIR."))
-    record = json.loads(settings_file.read_text())
-    record.pop(train.THREADS_KEY, None)  # how it ran, not what it is
+    record = train.read_settings(settings_file, "recursive")
+    names = dataclasses.fields(Settings)
+    check_record_keys(record, ["ablation", *(f.name for f in names if f.default is dataclasses.MISSING)],
+                      str(settings_file), [f.name for f in names if f.default is not dataclasses.MISSING])
     ablation = record.pop("ablation")
     fields = {name: tuple(value) if isinstance(value, list) else value for name, value in record.items()}
     model = build_model(Settings(**fields), ablation)
