@@ -51,7 +51,9 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import asdict, dataclass, replace
+import pickle
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -61,11 +63,27 @@ from torch import nn
 from hdrlab import env, train
 from hdrlab.data import scenes as scene_data
 from hdrlab.data.datasets import LDRHDRPairs
-from hdrlab.errors import ChoiceError, MissingFileError, RangeError, describe
-from hdrlab.imaging import camera
+from hdrlab.errors import ChoiceError, DTypeError, FileFormatError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.imaging import camera, crf
 from hdrlab.metrics import tonemapped_psnr, tonemapped_ssim
+from hdrlab.nn.blocks import check_feature_map, parameter_dtype
 from hdrlab.nn.losses import cosine_loss, l1_loss
-from hdrlab.validate import check_ldr, check_radiance
+from hdrlab.validate import (
+    as_path,
+    check_bool,
+    check_choice,
+    check_int,
+    check_ldr,
+    check_mapping,
+    check_module,
+    check_nonnegative,
+    check_number,
+    check_positive,
+    check_radiance,
+    check_record_keys,
+    check_records,
+    check_sequence,
+)
 
 __all__ = [
     "PROFILES",
@@ -88,6 +106,20 @@ __all__ = [
 _GLOBAL_SIZE = 256  # the global branch sees the image at 256x256: 6 stride-2 convs -> 4x4 -> a 4x4 conv -> 1x1
 
 
+#: Training targets (see the module docstring): the shot's exposure units encoded x/(1+x), or the paper's per-image max.
+TARGETS = ("exposure", "max")
+
+
+def _check_target(target: object) -> None:
+    if target not in TARGETS:
+        raise ChoiceError(describe(f"target in {TARGETS}", repr(target),
+                                   "Use 'exposure' (hdrlab's default) or 'max' (the paper)."))
+
+
+def _check_curve_name(name: object, label: str) -> None:
+    check_choice(name, label, tuple(crf.RESPONSE_CURVES))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Training and evaluation settings of one profile (DESIGN §3).
@@ -108,6 +140,11 @@ class Settings:
         eval_crfs: response curves of the held-out LDRs.
         eval_every: steps between evaluations (the last step is always evaluated).
         checkpoint_every: steps between checkpoints (the last step is always saved).
+
+    Raises:
+        DTypeError, RangeError: a count not an int >= 1, ``lr`` not positive, ``cosine_weight`` negative,
+            an EV not a finite number, ``train_evs`` / ``eval_evs`` / ``eval_crfs`` not a non-empty list or tuple.
+        ChoiceError: unknown ``target`` or response curve.
     """
 
     width: int
@@ -125,6 +162,17 @@ class Settings:
     eval_crfs: tuple[str, ...]
     eval_every: int
     checkpoint_every: int
+
+    def __post_init__(self) -> None:
+        for name in ("width", "size", "batch_size", "steps", "train_max_side", "samples", "eval_max_side",
+                     "eval_every", "checkpoint_every"):
+            check_int(getattr(self, name), name, 1)
+        check_positive(self.lr, "lr")
+        check_nonnegative(self.cosine_weight, "cosine_weight")
+        _check_target(self.target)
+        check_sequence(self.train_evs, "train_evs", check_number)
+        check_sequence(self.eval_evs, "eval_evs", check_number)
+        check_sequence(self.eval_crfs, "eval_crfs", _check_curve_name)
 
 
 #: Settings per profile. ``full`` uses the paper's width, loss weight, batch and
@@ -150,9 +198,6 @@ PROFILES: dict[str, Settings] = {
         eval_every=2000, checkpoint_every=1000,
     ),
 }
-
-#: Training targets (see the module docstring): the shot's exposure units encoded x/(1+x), or the paper's per-image max.
-TARGETS = ("exposure", "max")
 
 #: What ExpandNet is compared with: the LDR itself read as radiance, and the LDR
 #: linearised with a display gamma of 2.2 (the naive inverse camera).
@@ -198,9 +243,13 @@ class ExpandNet(nn.Module):
         """The fused features before the sigmoid head: ``(B, 3, H, W)``, unbounded.
 
         Args:
-            ldr: ``(B, 3, H, W)`` display-referred LDR in [0, 1] (not validated here,
-                so training stays fast; :func:`predict` validates).
+            ldr: ``(B, 3, H, W)`` display-referred LDR in [0, 1] (only its type, shape and dtype
+                are checked here, so training stays fast; :func:`predict` validates the values).
+
+        Raises:
+            DTypeError: not a float tensor of the model's dtype. ShapeError: not ``(B, 3, H, W)``.
         """
+        check_feature_map(ldr, 3, "ldr", dtype=parameter_dtype(self))
         batch, _, height, width = ldr.shape
         resized = F.interpolate(ldr, size=(_GLOBAL_SIZE, _GLOBAL_SIZE), mode="bilinear", align_corners=False)
         glob = self.glob_net(resized).expand(batch, self.width, height, width)
@@ -215,14 +264,11 @@ class ExpandNet(nn.Module):
 
         Returns:
             ``(B, 3, H, W)`` in [0, 1].
+
+        Raises:
+            DTypeError, ShapeError: see :meth:`logits`.
         """
         return self.end_net[-1](self.logits(ldr))
-
-
-def _check_target(target: object) -> None:
-    if target not in TARGETS:
-        raise ChoiceError(describe(f"target in {TARGETS}", repr(target),
-                                   "Use 'exposure' (hdrlab's default) or 'max' (the paper)."))
 
 
 def encode_target(hdr: torch.Tensor, target: str = "exposure") -> torch.Tensor:
@@ -262,22 +308,50 @@ def loss_terms(model: nn.Module, batch: dict, cosine_weight: float = 5.0) -> dic
     This is the step function :func:`hdrlab.train.fit` runs.
 
     Args:
-        model: an :class:`ExpandNet` (or its DDP wrapper).
+        model: an :class:`ExpandNet` (or its DDP wrapper; any ``nn.Module`` with a ``target`` of :data:`TARGETS`).
         batch: dict with ``"ldr"`` ``(B, 3, H, W)`` in [0, 1] and ``"hdr"`` ``(B, 3, H, W)`` radiance.
-        cosine_weight: lambda (5 in the paper).
+        cosine_weight: lambda (5 in the paper), finite and >= 0.
 
     Returns:
         ``{"loss", "l1", "cosine"}`` scalar tensors (``loss`` carries the graph).
+
+    Raises:
+        DTypeError: ``model`` not an ``nn.Module``, ``batch`` not a dict with ``"ldr"`` and ``"hdr"``,
+            or ``cosine_weight`` not a number.
+        ChoiceError: the model has no ``target`` of :data:`TARGETS`.
+        ShapeError, RangeError: invalid LDR or HDR (see :func:`predict`, :func:`encode_target`), shapes that
+            differ, or a negative or non-finite ``cosine_weight``.
 
     Example:
         >>> batch = {"ldr": torch.rand(2, 3, 16, 16), "hdr": torch.rand(2, 3, 16, 16) * 4}
         >>> sorted(loss_terms(ExpandNet(width=4), batch))
         ['cosine', 'l1', 'loss']
     """
+    network = getattr(model, "module", model)
+    check_module(network, "model")
+    _check_target(getattr(network, "target", None))
+    check_mapping(batch, "batch", ("ldr", "hdr"))
+    check_nonnegative(cosine_weight, "cosine_weight")
+    check_ldr(batch["ldr"], "batch['ldr']")
+    target = encode_target(batch["hdr"], network.target)
+    _check_same_shape(batch["ldr"], batch["hdr"], "batch")
     pred = model(batch["ldr"])
-    target = encode_target(batch["hdr"], getattr(model, "module", model).target)
     l1, cosine = l1_loss(pred, target), cosine_loss(pred, target)
     return {"loss": l1 + cosine_weight * cosine, "l1": l1.detach(), "cosine": cosine.detach()}
+
+
+def _check_same_shape(ldr: torch.Tensor, hdr: torch.Tensor, name: str) -> None:
+    if ldr.shape != hdr.shape:
+        raise ShapeError(describe(f"{name}['ldr'] and {name}['hdr'] of the same shape",
+                                  f"{tuple(ldr.shape)} and {tuple(hdr.shape)}",
+                                  "Pair each LDR with the HDR of the same pixels."))
+
+
+def _check_pair(ldr: object, hdr: object, name: str) -> None:
+    """An LDR in [0, 1] and an HDR radiance of the same shape (``name`` says where they come from)."""
+    check_ldr(ldr, f"{name}['ldr']")
+    check_radiance(hdr, f"{name}['hdr']")
+    _check_same_shape(ldr, hdr, name)  # type: ignore[arg-type]
 
 
 def predict(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
@@ -296,12 +370,14 @@ def predict(model: nn.Module, ldr: torch.Tensor) -> torch.Tensor:
         Same shape, linear radiance ``>= 0``, on the input's device.
 
     Raises:
+        DTypeError: ``model`` not an :class:`ExpandNet`; ``ldr`` not of the model's dtype.
         ShapeError, DTypeError, RangeError: see :func:`hdrlab.validate.check_ldr`.
 
     Example:
         >>> predict(ExpandNet(width=4), torch.rand(3, 8, 8)).shape
         torch.Size([3, 8, 8])
     """
+    check_module(model, "model", ExpandNet)
     check_ldr(ldr)
     single = ldr.dim() == 3
     device = next(model.parameters()).device
@@ -334,7 +410,9 @@ def held_out_pairs(
         A list of dicts ``{"ldr", "hdr", "scene", "crf", "ev"}`` with ``(3, H, W)`` tensors.
 
     Raises:
-        ChoiceError, MissingFileError: unknown split or scene.
+        ChoiceError, MissingFileError: unknown split, scene or response curve.
+        DTypeError, RangeError: ``names``, ``evs`` or ``crfs`` not a non-empty list or tuple (of str, finite
+            numbers, names), ``max_side`` not an int >= 1.
 
     Example:
         >>> pairs = held_out_pairs(["room_windows"], max_side=32, evs=(0.0,), crfs=("srgb",))
@@ -343,6 +421,10 @@ def held_out_pairs(
     """
     if isinstance(names, str):
         names = scene_data.split_scenes(seed=0)[names] if names in ("train", "val", "test") else [names]
+    check_sequence(names, "names", _check_name)
+    check_int(max_side, "max_side", 1)
+    check_sequence(evs, "evs", check_number)
+    check_sequence(crfs, "crfs", _check_curve_name)
     pairs = []
     for name in names:
         radiance = scene_data.load_scene(name, max_side=max_side)
@@ -353,6 +435,11 @@ def held_out_pairs(
                 ldr = camera.expose(radiance, time, curve)
                 pairs.append({"ldr": ldr, "hdr": radiance * time, "scene": name, "crf": curve, "ev": ev})
     return pairs
+
+
+def _check_name(name: object, label: str) -> None:
+    if not isinstance(name, str):
+        raise DTypeError(describe(f"{label} as a scene name (str)", repr(name), "See hdrlab.data.scenes.list_scenes()."))
 
 
 def baseline_hdrs(ldr: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -387,13 +474,21 @@ def evaluate(model: nn.Module, pairs: list[dict]) -> dict[str, float]:
         ``{"psnr_tm/<method>": dB, "ssim_tm/<method>": SSIM}`` for ``expandnet``
         and each of :data:`BASELINES`.
 
+    Raises:
+        DTypeError: ``model`` not an :class:`ExpandNet`; ``pairs`` not a list of dicts with ``"ldr"`` and ``"hdr"``.
+        RangeError: no pairs; invalid values (see :func:`predict`).
+        ShapeError: an LDR and its HDR of different shapes.
+
     Example:
         >>> pairs = held_out_pairs(["room_windows"], max_side=32, evs=(0.0,), crfs=("srgb",))
         >>> sorted(evaluate(ExpandNet(width=4), pairs))[:2]
         ['psnr_tm/expandnet', 'psnr_tm/ldr']
     """
+    check_module(model, "model", ExpandNet)
+    check_records(pairs, "pairs", ("ldr", "hdr"))
     sums: dict[str, float] = {}
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
+        _check_pair(pair["ldr"], pair["hdr"], f"pairs[{index}]")
         for method, hdr in _candidates(model, pair["ldr"]).items():
             for metric, score in (("psnr_tm", tonemapped_psnr), ("ssim_tm", tonemapped_ssim)):
                 key = f"{metric}/{method}"
@@ -401,10 +496,23 @@ def evaluate(model: nn.Module, pairs: list[dict]) -> dict[str, float]:
     return {key: total / len(pairs) for key, total in sorted(sums.items())}
 
 
+def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, seed: object,
+                       progress: object) -> Path:
+    """Check the options a ``train_*`` function hands to :func:`hdrlab.train.fit` before any data is loaded."""
+    out = as_path(out_dir, "out_dir")
+    check_choice(resume, "resume", train.RESUME_CHOICES)
+    check_bool(overwrite, "overwrite")
+    env.device(device)  # type: ignore[arg-type]
+    check_int(seed, "seed", 0)
+    check_choice(progress, "progress", train.PROGRESS_CHOICES)
+    return out
+
+
 def _settings(profile: str, steps: int | None) -> Settings:
     settings = PROFILES[env.profile(profile)]
     if steps is None:
         return settings
+    check_int(steps, "steps", 1)
     return replace(settings, steps=steps, eval_every=min(settings.eval_every, steps),
                    checkpoint_every=min(settings.checkpoint_every, steps))
 
@@ -445,15 +553,18 @@ def train_expandnet(
 
     Raises:
         MissingFileError: ``resume`` without a checkpoint in ``out_dir``.
-        ChoiceError: unknown profile or device; a run in ``out_dir`` with other settings to continue.
+        ChoiceError: unknown profile, device, ``resume`` or ``progress``; a run in ``out_dir`` with other
+            settings to continue.
+        DTypeError, RangeError: ``out_dir`` not a path, ``overwrite`` not a bool, ``steps`` not None or an
+            int >= 1, ``seed`` not an int >= 0 (all checked before any data is loaded).
     """
+    out = _check_run_options(out_dir, resume, overwrite, device, seed, progress)
     settings = _settings(profile, steps)
     env.seed_everything(seed)
     model = ExpandNet(settings.width, settings.target)
     data = LDRHDRPairs("train", size=settings.size, samples=settings.samples,
                        max_side=settings.train_max_side, evs=settings.train_evs, seed=seed)
     pairs = held_out_pairs("test", settings.eval_max_side, settings.eval_evs, settings.eval_crfs)
-    out = Path(out_dir)
     train.write_settings(out, asdict(settings), resume=resume, overwrite=overwrite)
     result = train.fit(
         model, data, functools.partial(loss_terms, cosine_weight=settings.cosine_weight),
@@ -478,8 +589,14 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> ExpandNet:
 
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        FileFormatError: ``settings.json`` unreadable, or without the keys of :class:`Settings`.
+        DTypeError: ``run_dir`` not a path. ChoiceError: unknown ``device``.
+        DTypeError, RangeError, ChoiceError, ShapeError: the recorded width or target, or the checkpoint,
+            do not make an ExpandNet.
     """
     settings, checkpoint = train.read_run(run_dir, "expandnet")
+    check_record_keys(settings, ("width", "target"), f"{Path(run_dir) / 'settings.json'}",
+                      allowed=[field.name for field in fields(Settings)])
     model = ExpandNet(settings["width"], settings["target"])
     train.load_weights(checkpoint, model)
     return model.to(env.device(device)).eval()
@@ -499,12 +616,24 @@ def load_reference_weights(path: str | os.PathLike) -> ExpandNet:
         The model in eval mode.
 
     Raises:
+        DTypeError: ``path`` not a str or path.
         MissingFileError: no file at ``path`` (the message gives the download URL).
+        FileFormatError: the file is empty, corrupt, or not the authors' state dict.
     """
-    path = Path(path)
+    path = as_path(path, "path")
     if not path.is_file():
         raise MissingFileError(describe(f"the authors' ExpandNet weights at {path}", "no such file",
                                         f"Download {REFERENCE_WEIGHTS_URL} and pass its path."))
+    wanted, fix = f"{path} holding the authors' ExpandNet state dict", f"Download {REFERENCE_WEIGHTS_URL} again."
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as err:
+        raise FileFormatError(describe(wanted, f"an unreadable file ({type(err).__name__})", fix)) from err
+    if not isinstance(state, Mapping):
+        raise FileFormatError(describe(wanted, type(state).__name__, fix))
     model = ExpandNet(64, "max")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise FileFormatError(describe(wanted, f"other parameters ({str(err).splitlines()[0]})", fix)) from err
     return model.eval()

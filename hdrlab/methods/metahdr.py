@@ -82,7 +82,7 @@ import csv
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -92,11 +92,33 @@ from torch.utils.data import Dataset
 
 from hdrlab import env, train
 from hdrlab.data.datasets import MetaTasks, item_generator
-from hdrlab.errors import ChoiceError, DTypeError, MissingFileError, RangeError, ShapeError, describe
+from hdrlab.errors import (
+    ChoiceError,
+    DTypeError,
+    FileFormatError,
+    MissingFileError,
+    NonFiniteLossError,
+    RangeError,
+    ShapeError,
+    describe,
+)
 from hdrlab.methods import expandnet
 from hdrlab.metrics import LPIPS, psnr, ssim
+from hdrlab.nn.blocks import check_layer_dtype, parameter_dtype
 from hdrlab.nn.losses import expandnet_loss, l1_loss
-from hdrlab.validate import check_int, check_ldr, check_positive, check_radiance
+from hdrlab.nn.pretrained import check_pretrained
+from hdrlab.validate import (
+    check_bool,
+    check_int,
+    check_ldr,
+    check_mapping,
+    check_module,
+    check_nonnegative,
+    check_positive,
+    check_radiance,
+    check_record_keys,
+    check_tensor,
+)
 
 __all__ = [
     "PROFILES",
@@ -159,6 +181,14 @@ _L2L_INSTALL = ("pip install gym scipy requests tqdm && "
                 "pip install --no-deps -C--build-option=build_ext learn2learn==0.2.0")
 
 
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ChoiceError(describe(f"{name} in {choices}", repr(value), fix))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Meta-training and evaluation settings of one profile (DESIGN §3).
@@ -186,6 +216,12 @@ class Settings:
         select: which meta-parameters training returns (:data:`SELECTIONS`): ``"last"`` (ours) or
             ``"meta_val"`` (the evaluated checkpoint with the best mean SSIM after adaptation on the
             validation scenes' tasks, the paper's model selection).
+
+    Raises:
+        DTypeError, RangeError: a count not an int >= 1 (``inner_steps`` >= 0), a step size not positive,
+            ``cosine_weight`` negative, ``first_order`` not a bool, ``size`` or ``eval_size`` not a multiple
+            of 16 of at least 32 (one query image must give BatchNorm 2 values at the U-Net's bottom).
+        ChoiceError: unknown ``loss``, ``query`` or ``select``.
     """
 
     base_width: int
@@ -207,6 +243,23 @@ class Settings:
     checkpoint_every: int
     query: str = "middle"
     select: str = "last"
+
+    def __post_init__(self) -> None:
+        for name in ("base_width", "max_side", "samples", "meta_batch", "meta_iterations", "eval_max_side",
+                     "eval_tasks", "eval_every", "checkpoint_every"):
+            check_int(getattr(self, name), name, 1)
+        for name in ("size", "eval_size"):
+            if check_int(getattr(self, name), name, 32) % 16:
+                raise RangeError(describe(f"{name} a multiple of 16", repr(getattr(self, name)),
+                                          "MetaUNet halves the crops 4 times: use e.g. 32, 64 or 128."))
+        check_int(self.inner_steps, "inner_steps", 0)
+        check_positive(self.inner_lr, "inner_lr")
+        check_positive(self.meta_lr, "meta_lr")
+        check_nonnegative(self.cosine_weight, "cosine_weight")
+        check_bool(self.first_order, "first_order")
+        _check_choice(self.loss, LOSSES, "loss", "Use 'expandnet', 'lpips' or 'lpips+l1'.")
+        _check_choice(self.query, QUERIES, "query", "Use 'middle' or 'random'.")
+        _check_choice(self.select, SELECTIONS, "select", "Use 'last' or 'meta_val'.")
 
 
 #: Settings per profile. ``full`` follows the paper's optimisation settings (base
@@ -246,14 +299,6 @@ PROFILES: dict[str, Settings] = {
         query="random", select="meta_val",
     ),
 }
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ChoiceError(describe(f"{name} in {choices}", repr(value), fix))
 
 
 # ----------------------------------------------------------------------------- the network
@@ -336,6 +381,11 @@ class MetaUNet(nn.Module):
 
         BatchNorm normalises with the batch's own statistics, so the bottom level
         must hold at least two values per channel: ``B * H * W >= 2 * 4**levels``.
+        Constant time: the values are not checked (:func:`adapt` and :func:`evaluate_tasks` do).
+
+        Raises:
+            DTypeError: not a float tensor, or not of the model's dtype (e.g. float16 into float32 weights).
+            ShapeError: not ``(B, 3, H, W)``, sides not multiples of ``2**levels``, or too few pixels.
         """
         if not isinstance(ldr, torch.Tensor) or not ldr.is_floating_point():
             got = f"dtype {ldr.dtype}" if isinstance(ldr, torch.Tensor) else type(ldr).__name__
@@ -350,6 +400,7 @@ class MetaUNet(nn.Module):
                                       f"shape {tuple(ldr.shape)}",
                                       "BatchNorm uses the batch's own statistics: give one image of at least "
                                       f"{multiple} x {2 * multiple} pixels, or more images."))
+        check_layer_dtype(ldr, parameter_dtype(self), "ldr")
 
     def logits(self, ldr: torch.Tensor) -> torch.Tensor:
         """The top block's output before the sigmoid: ``(B, 3, H, W)``, unbounded (``log`` of the HDR)."""
@@ -479,8 +530,8 @@ def make_loss(name: str, *, cosine_weight: float = 5.0,
         tensors in [0, 1] (H, W >= 16 for LPIPS); move it to the model's device.
 
     Raises:
-        ChoiceError: unknown ``name`` or ``lpips_pretrained``.
-        RangeError: a negative ``cosine_weight``.
+        ChoiceError: unknown ``name`` or ``lpips_pretrained`` (checked for every ``name``).
+        DTypeError, RangeError: ``cosine_weight`` not a finite number >= 0.
         MissingWeightsError: ``lpips_pretrained=True`` without the VGG weights.
 
     Example:
@@ -494,9 +545,9 @@ def make_loss(name: str, *, cosine_weight: float = 5.0,
     Taught in: notebooks/02_metahdr.ipynb
     """
     _check_choice(name, LOSSES, "loss", "Use 'expandnet' (the reference), 'lpips' or 'lpips+l1'.")
-    if isinstance(cosine_weight, bool) or not isinstance(cosine_weight, (int, float)) or not cosine_weight >= 0:
-        raise RangeError(describe("cosine_weight >= 0", repr(cosine_weight), "Use 5 (the reference)."))
-    return _TaskLoss(name, float(cosine_weight), lpips_pretrained)
+    weight = check_nonnegative(cosine_weight, "cosine_weight")
+    check_pretrained(lpips_pretrained)
+    return _TaskLoss(name, weight, lpips_pretrained)
 
 
 def _as_loss(loss: str | Callable) -> Callable:
@@ -516,10 +567,24 @@ class FunctionalLearner:
 
     Attributes:
         model: the network whose structure (and meta-parameters' names) is used.
-        params: ``{name: tensor}`` fast weights (differentiable w.r.t. the meta-parameters unless detached).
+        params: ``{name: tensor}`` fast weights (differentiable w.r.t. the meta-parameters unless detached),
+            one per parameter of ``model``, of its shape.
+
+    Raises:
+        DTypeError: ``model`` not an ``nn.Module``; ``params`` not a dict with every parameter name of the
+            model, or a value not a float tensor.
+        ShapeError: a fast weight whose shape differs from the parameter's.
     """
 
     def __init__(self, model: nn.Module, params: dict[str, torch.Tensor]) -> None:
+        check_module(model, "model")
+        shapes = {name: p.shape for name, p in model.named_parameters()}
+        check_mapping(params, "params", shapes)
+        for name, shape in shapes.items():
+            check_tensor(params[name], f"params[{name!r}]")
+            if params[name].shape != shape:
+                raise ShapeError(describe(f"params[{name!r}] of shape {tuple(shape)}",
+                                          f"{tuple(params[name].shape)}", "Pass fast weights of the model's shapes."))
         self.model, self.params = model, params
 
     def __call__(self, ldr: torch.Tensor) -> torch.Tensor:
@@ -536,26 +601,57 @@ def _import_learn2learn():
     return l2l
 
 
+def _inner_loss(loss: Callable, pred: torch.Tensor, labels: torch.Tensor, losses: list[torch.Tensor]) -> torch.Tensor:
+    """``loss(pred, labels)``, checked to be a one-value float tensor, kept in ``losses`` (see :func:`_check_losses`)."""
+    value = loss(pred, labels)
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() != 1:
+        got = f"shape {tuple(value.shape)}, dtype {value.dtype}" if isinstance(value, torch.Tensor) else repr(value)
+        raise DTypeError(describe("the loss to return a 0-dim float tensor", got,
+                                  "Pass a loss of LOSSES, or a callable (pred, target) -> tensor.mean()."))
+    losses.append(value.detach().reshape(()))
+    return value
+
+
+def _check_losses(losses: list[torch.Tensor]) -> None:
+    """NonFiniteLossError at the first non-finite inner loss (one device sync per adaptation, not per step)."""
+    if losses and not bool(torch.isfinite(values := torch.stack(losses)).all()):
+        step = int((~torch.isfinite(values)).nonzero()[0, 0]) + 1
+        raise NonFiniteLossError(describe("a finite inner loss at every adaptation step", f"{float(values[step - 1])} "
+                                          f"at inner step {step}", "Check the loss on these support images, or "
+                                          "lower inner_lr (the adapted weights would be NaN)."),
+                                 step, {"inner_loss": float(values[step - 1])})
+
+
 def _functional_adapt(model, support_ldr, support_labels, steps, inner_lr, loss, first_order, create_graph):
-    params = dict(model.named_parameters())
+    params, losses = dict(model.named_parameters()), []
     for _ in range(steps):
-        step_loss = loss(functional_call(model, params, (support_ldr,)), support_labels)
+        step_loss = _inner_loss(loss, functional_call(model, params, (support_ldr,)), support_labels, losses)
         grads = torch.autograd.grad(step_loss, list(params.values()), create_graph=create_graph and not first_order)
         params = {name: p - inner_lr * g for (name, p), g in zip(params.items(), grads)}
         if not create_graph:
             params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    _check_losses(losses)
     return FunctionalLearner(model, params)
 
 
 def _learn2learn_adapt(model, support_ldr, support_labels, steps, inner_lr, loss, first_order, create_graph):
     l2l = _import_learn2learn()
     # allow_nograd=True takes the branch of MAML.adapt that raises errors instead of printing them.
-    learner = l2l.algorithms.MAML(model, lr=inner_lr, first_order=first_order, allow_nograd=True).clone()
+    learner, losses = l2l.algorithms.MAML(model, lr=inner_lr, first_order=first_order, allow_nograd=True).clone(), []
     for _ in range(steps):
-        learner.adapt(loss(learner(support_ldr), support_labels))
+        learner.adapt(_inner_loss(loss, learner(support_ldr), support_labels, losses))
         if not create_graph:
             l2l.utils.detach_module(learner, keep_requires_grad=True)
+    _check_losses(losses)
     return learner
+
+
+def _check_inner(steps: object, inner_lr: object, backend: object, first_order: object) -> None:
+    """The inner-loop options shared by :func:`adapt`, :func:`meta_loss` and :func:`evaluate_tasks`."""
+    check_int(steps, "steps", 0)
+    check_positive(inner_lr, "inner_lr")  # type: ignore[arg-type]
+    _check_choice(backend, BACKENDS, "backend", "Use 'functional' (no dependency) or 'learn2learn'.")
+    check_bool(first_order, "first_order")
 
 
 def adapt(
@@ -579,15 +675,16 @@ def adapt(
     ``torch.no_grad()`` (evaluation needs the inner gradients).
 
     Args:
-        model: the meta-parameters, e.g. a :class:`MetaUNet`.
-        support_ldr: ``(K, 3, H, W)`` LDR in [0, 1]: the support exposures, one batch (per-task BatchNorm statistics).
+        model: the meta-parameters, e.g. a :class:`MetaUNet` (any ``nn.Module``).
+        support_ldr: ``(K, 3, H, W)`` LDR in [0, 1], of the model's dtype: the support exposures, one batch
+            (per-task BatchNorm statistics).
         support_labels: ``(K, 3, H, W)`` :func:`label`-encoded HDR in [0, 1].
         steps: inner steps, >= 0 (0 returns the meta-parameters unchanged: the "single shot").
         inner_lr: SGD step size, > 0.
-        loss: a name in :data:`LOSSES` or a callable ``(pred, target) -> loss``.
+        loss: a name in :data:`LOSSES` or a callable ``(pred, target) -> loss`` returning a 0-dim float tensor.
         backend: ``"functional"`` (``torch.func.functional_call`` fast weights) or
             ``"learn2learn"`` (``l2l.algorithms.MAML(...).clone()`` / ``.adapt(loss)``).
-        first_order: drop the second-order terms.
+        first_order: drop the second-order terms (True or False).
         create_graph: keep the adapted weights differentiable w.r.t. the
             meta-parameters (None: True). False detaches them after every step:
             plain fine-tuning, what evaluation uses.
@@ -598,8 +695,12 @@ def adapt(
 
     Raises:
         ShapeError, DTypeError, RangeError: invalid support images or labels, or they differ in shape.
+        DTypeError: ``model`` not an ``nn.Module``; support images not of its dtype; ``first_order`` or
+            ``create_graph`` not a bool; ``loss`` neither a name nor a callable, or returning no 0-dim float tensor.
         DTypeError, RangeError: ``steps`` not an int >= 0, ``inner_lr`` not positive.
-        ChoiceError: unknown backend, or learn2learn not installed (the message gives the install command).
+        ChoiceError: unknown backend or loss name, or learn2learn not installed (the message gives the install
+            command).
+        NonFiniteLossError: the inner loss became NaN or inf (the message says at which step).
 
     Example:
         >>> model, ldr = MetaUNet(base_width=4), torch.rand(2, 3, 16, 16)
@@ -612,19 +713,21 @@ def adapt(
 
     Taught in: notebooks/02_metahdr.ipynb
     """
+    check_module(model, "model")
     check_ldr(support_ldr, "support LDR")
     check_ldr(support_labels, "support labels")
     if support_ldr.shape != support_labels.shape or support_ldr.dim() != 4:
         raise ShapeError(describe("support LDR and labels of the same shape (K, 3, H, W)",
                                   f"{tuple(support_ldr.shape)} and {tuple(support_labels.shape)}",
                                   "Pass one task's support set; encode its HDR with label()."))
-    check_int(steps, "steps", 0)
-    check_positive(inner_lr, "inner_lr")
-    _check_choice(backend, BACKENDS, "backend", "Use 'functional' (no dependency) or 'learn2learn'.")
+    check_layer_dtype(support_ldr, parameter_dtype(model), "support LDR")
+    _check_inner(steps, inner_lr, backend, first_order)
+    if create_graph is not None:
+        check_bool(create_graph, "create_graph")
     run = _functional_adapt if backend == "functional" else _learn2learn_adapt
     with torch.enable_grad():
-        return run(model, support_ldr, support_labels, steps, float(inner_lr), _as_loss(loss), bool(first_order),
-                   True if create_graph is None else bool(create_graph))
+        return run(model, support_ldr, support_labels, steps, float(inner_lr), _as_loss(loss), first_order,
+                   True if create_graph is None else create_graph)
 
 
 def meta_loss(
@@ -655,7 +758,9 @@ def meta_loss(
         0-dim tensor, differentiable w.r.t. the meta-parameters.
 
     Raises:
-        ShapeError: missing keys or inconsistent shapes; see :func:`adapt` and :func:`label`.
+        DTypeError: ``model`` not an ``nn.Module``.
+        ShapeError: ``tasks`` not a dict of the four tensors, an empty batch, or inconsistent shapes.
+        RangeError: LDR values outside [0, 1], invalid HDR; see :func:`adapt` and :func:`label`.
 
     Example:
         >>> batch = torch.utils.data.default_collate([held_out_tasks("quick")[i] for i in range(2)])
@@ -664,7 +769,9 @@ def meta_loss(
 
     Taught in: notebooks/02_metahdr.ipynb
     """
+    check_module(model, "model")
     support_ldr, support_hdr, query_ldr, query_hdr = _task_tensors(tasks)
+    _check_inner(steps, inner_lr, backend, first_order)
     loss = _as_loss(loss)
     total = support_ldr.new_zeros(())
     for index in range(support_ldr.shape[0]):
@@ -690,6 +797,9 @@ def supervised_loss(model: nn.Module, tasks: Mapping[str, torch.Tensor], *,
     Returns:
         0-dim tensor.
 
+    Raises:
+        DTypeError, ShapeError, RangeError: see :func:`meta_loss`; ``loss`` neither a name nor a callable.
+
     Example:
         >>> batch = torch.utils.data.default_collate([held_out_tasks("quick")[0]])
         >>> supervised_loss(MetaUNet(base_width=4), batch).shape
@@ -697,6 +807,7 @@ def supervised_loss(model: nn.Module, tasks: Mapping[str, torch.Tensor], *,
 
     Taught in: notebooks/02_metahdr.ipynb
     """
+    check_module(model, "model")
     support_ldr, support_hdr, query_ldr, query_hdr = _task_tensors(tasks)
     loss = _as_loss(loss)
     support, query = support_ldr.shape[1], query_ldr.shape[1]
@@ -713,14 +824,51 @@ def _task_tensors(tasks: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]
         got = sorted(tasks) if isinstance(tasks, Mapping) else type(tasks).__name__
         raise ShapeError(describe(f"a batch dict with {keys}", str(got), "Collate MetaTasks items (a DataLoader does)."))
     tensors = tuple(tasks[key] for key in keys)
-    if any(not isinstance(t, torch.Tensor) or t.dim() != 5 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
-        raise ShapeError(describe("(B, K, 3, S, S) support and (B, Q, 3, S, S) query tensors",
-                                  str([tuple(getattr(t, "shape", ())) for t in tensors]),
+    if (any(not isinstance(t, torch.Tensor) or t.dim() != 5 for t in tensors) or len({t.shape[0] for t in tensors}) != 1
+            or tensors[0].shape[0] == 0 or tensors[0].shape != tensors[1].shape or tensors[2].shape != tensors[3].shape):
+        raise ShapeError(describe("(B, K, 3, S, S) support and (B, Q, 3, S, S) query tensors, B >= 1, "
+                                  "each LDR of its HDR's shape", str([tuple(getattr(t, "shape", ())) for t in tensors]),
                                   "Pass a collated batch; for one task use default_collate([task])."))
+    check_ldr(tensors[0], "support_ldr")
+    check_ldr(tensors[2], "query_ldr")
     return tensors
 
 
 # ----------------------------------------------------------------------------- data
+
+_TASK_KEYS = ("support_ldr", "support_hdr", "query_ldr", "query_hdr")
+
+
+def _check_tasks(tasks: object) -> int:
+    """The number of tasks in a non-empty map-style dataset of task dicts (a MetaTasks, or a list of its items)."""
+    if isinstance(tasks, (str, bytes, Mapping)) or not (hasattr(tasks, "__len__") and hasattr(tasks, "__getitem__")):
+        raise DTypeError(describe("tasks as a dataset of task dicts", type(tasks).__name__,
+                                  "Pass held_out_tasks(...), a MetaTasks, or a list of their items."))
+    if len(tasks) == 0:  # type: ignore[arg-type]
+        raise RangeError(describe("at least one task", "an empty dataset", "Pass held_out_tasks(...)."))
+    return len(tasks)  # type: ignore[arg-type]
+
+
+def _task_item(tasks: Dataset, index: int, keys: tuple[str, ...]) -> dict:
+    """Item ``index`` of ``tasks`` as a dict holding ``keys``, checked: LDR ``(N, 3, H, W)`` in [0, 1], HDR
+    radiance of its LDR's shape, EVs ``(N,)`` finite (each for the keys asked for)."""
+    item = dict(check_mapping(tasks[index], f"tasks[{index}]", keys))
+    for part in ("support", "query"):
+        if f"{part}_ldr" not in keys:
+            continue
+        ldr, name = item[f"{part}_ldr"], f"tasks[{index}]['{part}_ldr']"
+        check_ldr(ldr, name)
+        hdr = item[f"{part}_hdr"] if f"{part}_hdr" in keys else ldr
+        check_radiance(hdr, f"tasks[{index}]['{part}_hdr']")
+        evs = item[f"{part}_ev"] if f"{part}_ev" in keys else torch.zeros(ldr.shape[0])
+        check_tensor(evs, f"tasks[{index}]['{part}_ev']")
+        if ldr.dim() != 4 or hdr.shape != ldr.shape or tuple(evs.shape) != ldr.shape[:1]:
+            raise ShapeError(describe(f"{name} (N, 3, H, W) with an HDR of its shape and N EVs",
+                                      f"{tuple(ldr.shape)}, HDR {tuple(hdr.shape)}, EVs {tuple(evs.shape)}",
+                                      "Pass MetaTasks items (held_out_tasks(...))."))
+        if not bool(torch.isfinite(evs).all()):
+            raise RangeError(describe(f"finite EVs in tasks[{index}]", str(evs.tolist()), "Pass MetaTasks items."))
+    return item
 
 
 class WithSimulatedLabels(Dataset):
@@ -737,8 +885,9 @@ class WithSimulatedLabels(Dataset):
         expandnet_model: a trained :class:`~hdrlab.methods.expandnet.ExpandNet` with ``target="exposure"``.
 
     Raises:
-        DTypeError: ``expandnet_model`` is not an ExpandNet.
+        DTypeError: ``expandnet_model`` is not an ExpandNet; ``tasks`` not a dataset of task dicts.
         ChoiceError: an ExpandNet trained with ``target="max"`` (its output has no exposure scale).
+        RangeError: no tasks. DTypeError, ShapeError, RangeError: (per item) invalid support images or EVs.
 
     Example:
         >>> tasks = WithSimulatedLabels(held_out_tasks("quick"), expandnet.ExpandNet(width=4))
@@ -749,6 +898,7 @@ class WithSimulatedLabels(Dataset):
     """
 
     def __init__(self, tasks: Dataset, expandnet_model: nn.Module) -> None:
+        _check_tasks(tasks)
         _check_expandnet(expandnet_model)
         self.tasks, self.expandnet_model = tasks, expandnet_model
         self._cache: dict[int, dict] = {}
@@ -758,7 +908,7 @@ class WithSimulatedLabels(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if index not in self._cache:
-            item = dict(self.tasks[index])
+            item = _task_item(self.tasks, index, ("support_ldr", "support_ev"))
             scale = 2.0 ** item["support_ev"].view(-1, 1, 1, 1)
             item["support_hdr"] = expandnet.predict(self.expandnet_model, item["support_ldr"]) / scale
             self._cache[index] = item
@@ -792,8 +942,9 @@ class RandomQueryTasks(Dataset):
         seed: an int ``>= 0``; the same seed always holds out the same exposures.
 
     Raises:
-        DTypeError, RangeError: ``seed`` not an int ``>= 0``.
+        DTypeError, RangeError: ``seed`` not an int ``>= 0``; ``tasks`` not a non-empty dataset of task dicts.
         ShapeError: (per item) a task whose support and query do not cover its exposures.
+        DTypeError, ShapeError, RangeError: (per item) invalid images or EVs.
 
     Example:
         >>> tasks = RandomQueryTasks(held_out_tasks("quick", query="middle"))
@@ -807,13 +958,17 @@ class RandomQueryTasks(Dataset):
     """
 
     def __init__(self, tasks: Dataset, seed: int = 0) -> None:
+        _check_tasks(tasks)
         self.tasks, self.seed = tasks, check_int(seed, "seed", 0)
 
     def __len__(self) -> int:
         return len(self.tasks)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> dict:
-        item = dict(self.tasks[index])
+        item = _task_item(self.tasks, index, ("support_ldr", "support_ev", "query_ldr", "query_ev", "query_hdr"))
+        if item["support_ldr"].shape[1:] != item["query_ldr"].shape[1:]:
+            raise ShapeError(describe("support and query images of one size", f"{tuple(item['support_ldr'].shape)} "
+                                      f"and {tuple(item['query_ldr'].shape)}", "Pass MetaTasks items."))
         ldr = torch.cat((item["support_ldr"], item["query_ldr"]))
         evs = torch.cat((item["support_ev"], item["query_ev"]))
         if len(set(evs.tolist())) != len(evs) or len(evs) < 2:
@@ -848,6 +1003,7 @@ def held_out_tasks(profile: str = "auto", *, samples: int | None = None, split: 
 
     Raises:
         ChoiceError: unknown profile, split or query.
+        DTypeError, RangeError: ``samples`` not None or an int >= 1; ``settings`` not None or a :class:`Settings`.
 
     Example:
         >>> tasks = held_out_tasks("quick")
@@ -858,7 +1014,10 @@ def held_out_tasks(profile: str = "auto", *, samples: int | None = None, split: 
 
     Taught in: notebooks/02_metahdr.ipynb
     """
-    settings = PROFILES[env.profile(profile)] if settings is None else settings
+    name = env.profile(profile)
+    settings = PROFILES[name] if settings is None else _check_settings(settings)
+    if samples is not None:
+        check_int(samples, "samples", 1)
     _check_choice(split, SPLITS, "split", "Use 'test' (report) or 'val' (choose settings).")
     query = settings.query if query is None else query
     _check_choice(query, QUERIES, "query", "Use 'middle' (EV 0 held out) or 'random' (the paper's protocol).")
@@ -924,7 +1083,12 @@ def evaluate_tasks(
         ``{row: {metric: mean}}`` for each of :data:`ROWS`.
 
     Raises:
-        ChoiceError: unknown ``adapt_labels``; DTypeError: simulated labels without an ExpandNet.
+        ChoiceError: unknown ``adapt_labels``, ``backend`` or loss name; DTypeError: simulated labels without an
+            ExpandNet, or an ``expandnet_model`` that is not one.
+        DTypeError: ``model`` not an ``nn.Module``; ``tasks`` not a dataset of task dicts with
+            ``support_ldr``, ``support_hdr``, ``query_ldr``, ``query_hdr``.
+        DTypeError, RangeError: ``steps`` or ``inner_lr`` invalid (see :func:`adapt`); no tasks.
+        ShapeError, RangeError: invalid task images (LDR outside [0, 1], NaN, shapes that differ).
 
     Example:
         >>> scores = evaluate_tasks(MetaUNet(), held_out_tasks("quick", samples=1), steps=1, inner_lr=0.01)
@@ -933,14 +1097,19 @@ def evaluate_tasks(
 
     Taught in: notebooks/02_metahdr.ipynb
     """
+    check_module(model, "model")
+    count = _check_tasks(tasks)
+    _check_inner(steps, inner_lr, backend, True)
     _check_choice(adapt_labels, LABELS, "adapt_labels", "Use 'true' or 'simulated'.")
+    if adapt_labels == "simulated" or expandnet_model is not None:
+        _check_expandnet(expandnet_model)
     if adapt_labels == "simulated":
         tasks = WithSimulatedLabels(tasks, expandnet_model)  # type: ignore[arg-type]
     loss = _as_loss(loss)
     device = next(model.parameters()).device
     sums = {row: dict.fromkeys(_METRICS, 0.0) for row in ROWS}
-    for index in range(len(tasks)):  # type: ignore[arg-type]
-        task = tasks[index]
+    for index in range(count):
+        task = _task_item(tasks, index, _TASK_KEYS)
         query, target = task["query_ldr"].to(device), label(task["query_hdr"].to(device))
         learner = adapt(model, task["support_ldr"].to(device), label(task["support_hdr"].to(device)), steps=steps,
                         inner_lr=inner_lr, loss=loss, backend=backend, first_order=True, create_graph=False)
@@ -949,8 +1118,7 @@ def evaluate_tasks(
         for row, pred in preds.items():
             for metric, value in _scores(pred, target).items():
                 sums[row][metric] += value
-    return {row: {metric: total / len(tasks) for metric, total in metrics.items()}  # type: ignore[arg-type]
-            for row, metrics in sums.items()}
+    return {row: {metric: total / count for metric, total in metrics.items()} for row, metrics in sums.items()}
 
 
 def evaluate_expandnet(expandnet_model: nn.Module, tasks: Dataset) -> dict[str, float]:
@@ -970,6 +1138,8 @@ def evaluate_expandnet(expandnet_model: nn.Module, tasks: Dataset) -> dict[str, 
 
     Raises:
         DTypeError, ChoiceError: not an exposure-target ExpandNet (see :class:`WithSimulatedLabels`).
+        DTypeError, RangeError: ``tasks`` not a non-empty dataset of dicts with ``query_ldr``, ``query_hdr``,
+            ``query_ev``. ShapeError, RangeError: invalid query images or EVs.
 
     Example:
         >>> sorted(evaluate_expandnet(expandnet.ExpandNet(width=4), held_out_tasks("quick", samples=1)))
@@ -982,13 +1152,14 @@ def evaluate_expandnet(expandnet_model: nn.Module, tasks: Dataset) -> dict[str, 
     Taught in: notebooks/02_metahdr.ipynb
     """
     _check_expandnet(expandnet_model)
+    count = _check_tasks(tasks)
     sums = dict.fromkeys(_METRICS, 0.0)
-    for index in range(len(tasks)):  # type: ignore[arg-type]
-        task = tasks[index]
+    for index in range(count):
+        task = _task_item(tasks, index, ("query_ldr", "query_hdr", "query_ev"))
         radiance = expandnet.predict(expandnet_model, task["query_ldr"]) / 2.0 ** task["query_ev"].view(-1, 1, 1, 1)
         for metric, value in _scores(label(radiance), label(task["query_hdr"])).items():
             sums[metric] += value
-    return {metric: total / len(tasks) for metric, total in sums.items()}  # type: ignore[arg-type]
+    return {metric: total / count for metric, total in sums.items()}
 
 
 def results_table(rows: Mapping[str, Mapping[str, float]], title: str = "") -> str:
@@ -1002,7 +1173,8 @@ def results_table(rows: Mapping[str, Mapping[str, float]], title: str = "") -> s
         The table (PSNR in dB with 2 decimals, other metrics with 4).
 
     Raises:
-        DTypeError: ``rows`` is not a mapping of mappings of numbers.
+        DTypeError: ``rows`` is not a mapping of str to mappings of numbers, or ``title`` not a str.
+        RangeError: no rows.
 
     Example:
         >>> print(results_table({"ldr": {"psnr": 20.0, "ssim": 0.8}, "adapted": {"psnr": 25.5}}))
@@ -1012,8 +1184,12 @@ def results_table(rows: Mapping[str, Mapping[str, float]], title: str = "") -> s
 
     Taught in: notebooks/02_metahdr.ipynb
     """
-    if not isinstance(rows, Mapping) or not all(isinstance(v, Mapping) for v in rows.values()):
+    if not isinstance(rows, Mapping) or not all(isinstance(k, str) and isinstance(v, Mapping) for k, v in rows.items()):
         raise DTypeError(describe("rows as {row: {metric: value}}", type(rows).__name__, "Pass evaluate_tasks(...)."))
+    if not rows:
+        raise RangeError(describe("at least one row", "{}", "Pass evaluate_tasks(...)."))
+    if not isinstance(title, str):
+        raise DTypeError(describe("title as a str", type(title).__name__, "Pass e.g. title='Held-out tasks'."))
     columns = list(dict.fromkeys(metric for metrics in rows.values() for metric in metrics))
     first = max([3, *map(len, rows)]) + 2
     widths = [max(len(column), 6) + 2 for column in columns]
@@ -1036,14 +1212,16 @@ def _cell(value: object, column: str) -> str:
 # ----------------------------------------------------------------------------- training
 
 
-def _settings(profile: str, steps: int | None, settings: Settings | None) -> Settings:
-    if settings is None:
-        settings = PROFILES[env.profile(profile)]
-    elif not isinstance(settings, Settings):
+def _check_settings(settings: object) -> Settings:
+    if not isinstance(settings, Settings):
         raise DTypeError(describe("settings as a metahdr.Settings or None", type(settings).__name__,
                                   "Pass e.g. dataclasses.replace(metahdr.PROFILES['quick'], inner_lr=0.1)."))
-    _check_choice(settings.query, QUERIES, "settings.query", "Use 'middle' or 'random'.")
-    _check_choice(settings.select, SELECTIONS, "settings.select", "Use 'last' or 'meta_val'.")
+    return settings
+
+
+def _settings(profile: str, steps: int | None, settings: Settings | None) -> Settings:
+    name = env.profile(profile)
+    settings = PROFILES[name] if settings is None else _check_settings(settings)
     if steps is not None:
         check_int(steps, "steps", 1)
         settings = replace(settings, meta_iterations=steps, eval_every=min(settings.eval_every, steps),
@@ -1074,13 +1252,14 @@ def _evaluate(model: nn.Module, *, tasks: Dataset, val_tasks: Dataset | None, **
 def _fit(kind: str, step: Callable, out_dir, profile, *, labels, loss, expandnet_model, resume, overwrite, steps,
          device, seed, progress, backend, settings, evaluate_on) -> tuple[MetaUNet, train.FitResult]:
     """Shared body of :func:`train_metahdr` and :func:`train_conventional`."""
+    out = expandnet._check_run_options(out_dir, resume, overwrite, device, seed, progress)
     _check_choice(labels, LABELS, "labels", "Use 'true' or 'simulated' (with expandnet_model).")
     settings = _settings(profile, steps, settings)
     settings = replace(settings, loss=settings.loss if loss is None else loss)
     _check_choice(settings.loss, LOSSES, "loss", "Use 'expandnet', 'lpips' or 'lpips+l1'.")
     _check_choice(backend, BACKENDS, "backend", "Use 'functional' or 'learn2learn'.")
     _check_choice(evaluate_on, SPLITS, "evaluate_on", "Use 'test' (report) or 'val' (choose settings).")
-    if labels == "simulated":
+    if labels == "simulated" or expandnet_model is not None:
         _check_expandnet(expandnet_model)
     env.seed_everything(seed)
     model = MetaUNet(settings.base_width)
@@ -1096,7 +1275,6 @@ def _fit(kind: str, step: Callable, out_dir, profile, *, labels, loss, expandnet
     evaluate = functools.partial(_evaluate, tasks=tasks, val_tasks=val_tasks, steps=settings.inner_steps,
                                  inner_lr=settings.inner_lr, loss=task_loss, adapt_labels=labels,
                                  expandnet_model=expandnet_model, backend=backend)
-    out = Path(out_dir)
     record = {"method": kind, "labels": labels, "backend": backend, "evaluate_on": evaluate_on, **asdict(settings)}
     train.write_settings(out, record, resume=resume, overwrite=overwrite)
     evaluations = -(-settings.meta_iterations // settings.eval_every) + 1
@@ -1111,6 +1289,10 @@ def _fit(kind: str, step: Callable, out_dir, profile, *, labels, loss, expandnet
     if settings.select == "meta_val":
         train.load_weights(selected_checkpoint(out), model)
     return model.eval(), result
+
+
+#: What ``settings.json`` of a run holds besides the :class:`Settings` fields.
+_RECORD_KEYS = ("method", "labels", "backend", "evaluate_on", *(field.name for field in fields(Settings)))
 
 
 def _meta_step(model, batch, *, settings: Settings, loss, backend):
@@ -1176,9 +1358,13 @@ def train_metahdr(
         the last ones, or the best on meta-validation) and the fit result (its ``last_eval`` is the last evaluation).
 
     Raises:
-        ChoiceError: unknown profile, labels, loss, backend or device.
-        DTypeError: ``labels="simulated"`` without an ExpandNet (the message says how to train one).
+        ChoiceError: unknown profile, labels, loss, backend, device, ``resume``, ``progress`` or ``evaluate_on``.
+        DTypeError: ``labels="simulated"`` without an ExpandNet (the message says how to train one), an
+            ``expandnet_model`` that is not one, ``settings`` not a :class:`Settings`, ``out_dir`` not a path,
+            ``overwrite`` not a bool.
+        DTypeError, RangeError: ``steps`` not None or an int >= 1, ``seed`` not an int >= 0.
         MissingFileError: ``resume`` without a checkpoint.
+        (Every argument is checked before any data is loaded.)
 
     Example:
         >>> import tempfile
@@ -1263,6 +1449,7 @@ def selected_checkpoint(run_dir: str | os.PathLike) -> Path:
     Raises:
         MissingFileError: no run in ``run_dir``, no meta-validation score in its ``metrics.csv``,
             or the selected step's checkpoint is gone.
+        FileFormatError: an unreadable ``settings.json`` or ``metrics.csv``. DTypeError: ``run_dir`` not a path.
 
     Taught in: notebooks/02_metahdr.ipynb
     """
@@ -1272,10 +1459,15 @@ def selected_checkpoint(run_dir: str | os.PathLike) -> Path:
     scores: dict[int, float] = {}
     metrics = Path(run_dir) / "metrics.csv"
     if metrics.is_file():
-        with open(metrics, newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["phase"] == "eval" and row["name"] == _SELECT_METRIC:
-                    scores[int(row["step"])] = float(row["value"])
+        try:
+            with open(metrics, newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("phase") == "eval" and row.get("name") == _SELECT_METRIC:
+                        scores[int(row["step"])] = float(row["value"])
+        except (KeyError, TypeError, ValueError, csv.Error) as err:  # UnicodeDecodeError is a ValueError
+            raise FileFormatError(describe(f"{metrics} with the columns step, phase, name, value",
+                                           f"unreadable ({type(err).__name__}: {err})",
+                                           "Train the run again with overwrite=True.")) from err
     if not scores:
         raise MissingFileError(describe(f"{_SELECT_METRIC} rows in {metrics}", "none",
                                         "Train the run to its first evaluation (or with select='last')."))
@@ -1300,10 +1492,14 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> MetaUNet:
 
     Raises:
         MissingFileError: no ``settings.json`` or no checkpoint in ``run_dir``.
+        FileFormatError: ``settings.json`` unreadable or without ``base_width``; see :func:`selected_checkpoint`.
+        DTypeError: ``run_dir`` not a path. ChoiceError: unknown ``device``.
+        DTypeError, RangeError, ShapeError: the recorded width or the checkpoint do not make a :class:`MetaUNet`.
 
     Taught in: notebooks/02_metahdr.ipynb
     """
     record, _ = train.read_run(run_dir, "metahdr")
+    check_record_keys(record, ("base_width",), f"{Path(run_dir) / 'settings.json'}", allowed=_RECORD_KEYS)
     model = MetaUNet(record["base_width"])
     train.load_weights(selected_checkpoint(run_dir), model)
     return model.to(env.device(device)).eval()
