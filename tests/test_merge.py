@@ -332,8 +332,19 @@ class TestMertensFusion:
         height = size[0]
         for start in range(0, height, 128):
             rows = (start, min(start + 128, height))
-            torch.testing.assert_close(merge_module._fusion_weight(frame, rows, 1.0, 0.0, 0.0),
-                                       expected[slice(*rows)])
+            weight = torch.empty(rows[1] - rows[0], size[1], dtype=frame.dtype)
+            merge_module._fusion_weight(frame, rows, 1.0, 0.0, 0.0, out=weight)
+            torch.testing.assert_close(weight, expected[slice(*rows)])
+
+    @pytest.mark.parametrize("size", [(31, 45), (64, 64), (2, 7), (33, 8)])
+    def test_row_bands_do_not_show(self, size, monkeypatch):
+        """The finest level is blended in row bands; bands of 1-4 rows (odd, even, at the edges) change nothing."""
+        _, stack, _ = brackets(size=64, evs=(-2.0, 0.0, 2.0))
+        stack = stack[..., : size[0], : size[1]].double()
+        whole = mertens_fusion(stack)
+        for rows in (1, 2, 3, 4):
+            monkeypatch.setattr(merge_module, "_FUSION_BAND_PIXELS", rows * size[1])
+            torch.testing.assert_close(mertens_fusion(stack), whole, rtol=0, atol=1e-12)
 
     @pytest.mark.parametrize("size", [(31, 45), (64, 64), (1, 7)])
     def test_identical_frames_give_the_frame(self, size):

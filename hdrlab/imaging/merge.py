@@ -51,6 +51,7 @@ Taught in: notebooks/01_camera_pipeline_debevec.ipynb, notebooks/04_differentiab
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import partial
 
@@ -64,7 +65,6 @@ from hdrlab.imaging.crf import (
     _check_values,
     _chunk_extremes,
     _map_chunks,
-    _map_tasks,
     _stack_bits,
     _value_error,
     recover_debevec,
@@ -85,7 +85,7 @@ LOOKUP_BACKWARDS = ("left_difference", "piecewise_linear")
 _BLOCK_CODES = 1 << 19  # codes per chunk on the CPU: ~8 MB of temporaries per worker, few ops per pixel
 _LOG_FLOAT32_MAX = math.log(torch.finfo(torch.float32).max)  # ~88.7: exp() of more is inf
 _FUSION_EPS = 1e-12  # added to every fusion weight, as OpenCV does: flat, grey, clipped pixels get equal weights
-_WEIGHT_ROWS = 128  # rows per task of the fusion weights (a row of context each side)
+_FUSION_BAND_PIXELS = 1 << 19  # pixels per row band of exposure fusion: big ops for torch's threads, in cache
 _EXPOSEDNESS_SIGMA = 0.2  # Mertens et al.'s well-exposedness Gaussian (OpenCV: exp(-(x - 0.5)^2 / 0.08))
 _BINOMIAL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # Burt & Adelson's 5-tap generating kernel (a = 0.375)
 
@@ -241,10 +241,6 @@ def _merge_chunk(planes: torch.Tensor, table: torch.Tensor, g: torch.Tensor, log
     if bad is None:
         _merge_block(x, table, g, log_t, out[:, start:stop])
     return bad
-
-
-def _chunks(total: int, chunk: int) -> list[tuple[int, int]]:
-    return [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
 
 
 def _check_code_stack(stack: object, times: object, bits: object) -> tuple[int, int | None]:
@@ -690,12 +686,14 @@ def _window(x: torch.Tensor, dim: int, start: int, length: int, stride: int = 1)
 
 def _reflect(x: torch.Tensor, pad: int) -> torch.Tensor:
     """``x`` ``(*, h, w)`` padded by ``pad`` on all four sides, mirrored without repeating the edge (reflect-101)."""
-    if min(x.shape[-2:]) > pad:
-        return F.pad(x.unsqueeze(0), (pad,) * 4, mode="reflect")[0]  # one copy
+    height, width = x.shape[-2:]
+    if min(height, width) > pad:  # one copy
+        padded = F.pad(x.reshape(1, -1, height, width), (pad,) * 4, mode="reflect")
+        return padded.reshape(*x.shape[:-2], height + 2 * pad, width + 2 * pad)
     return _pad_reflect(_pad_reflect(x, -1, pad), -2, pad)  # tiny levels: any size >= 1
 
 
-def _down(x: torch.Tensor) -> torch.Tensor:
+def _down(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Blur ``(*, h, w)`` by the 5-tap binomial (reflect-101), keep even pixels: ``(*, ceil(h/2), ceil(w/2))``.
 
     Padded once; only the kept outputs are computed (taps read with stride 2),
@@ -707,7 +705,7 @@ def _down(x: torch.Tensor) -> torch.Tensor:
         taps = [_window(x, dim, tap, size, 2) for tap in range(5)]
         x = taps[0] + taps[4]
         x.add_(taps[1] + taps[3], alpha=4.0).add_(taps[2], alpha=6.0)
-    return x.mul_(1 / 256)
+    return x.mul_(1 / 256) if out is None else torch.mul(x, 1 / 256, out=out)
 
 
 def _up(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
@@ -736,27 +734,27 @@ def _up(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return x
 
 
-def _fusion_weight(frame: torch.Tensor, rows: tuple[int, int], contrast: float, saturation: float,
-                   exposedness: float) -> torch.Tensor:
-    """Mertens' weight ``C^wc S^ws E^we + eps`` of rows ``start:stop`` of one frame ``(3, H, W)`` -> ``(rows, W)``.
+def _fusion_weight(frames: torch.Tensor, rows: tuple[int, int], contrast: float, saturation: float,
+                   exposedness: float, out: torch.Tensor) -> None:
+    """Mertens' weight ``C^wc S^ws E^we + eps`` of rows ``start:stop`` of frames ``(*, 3, H, W)`` into ``out (*, rows, W)``.
 
     ``E = prod_c exp(-(x_c - 1/2)^2 / (2 sigma^2))`` is computed as ``exp(-3 (S^2 + (m - 1/2)^2) / (2 sigma^2))``
     with ``m`` the mean of R, G, B (the same sum of squares, from the saturation's terms).
     """
     start, stop = rows
-    height = frame.shape[-2]
+    height = frames.shape[-2]
     low, high = max(start - 1, 0), min(stop + 1, height)  # a row of context each side for the Laplacian
-    red, green, blue = frame[:, low:high].unbind(0)
+    red, green, blue = frames[..., low:high, :].unbind(-3)
     grey = red.mul(REC709_LUMA[0]).add_(green, alpha=REC709_LUMA[1]).add_(blue, alpha=REC709_LUMA[2])
     grey = _pad_reflect(grey, -1, 1)
     if start == 0:  # reflect-101 at the image's own edges only
-        grey = torch.cat([grey[1:2] if height > 1 else grey[:1], grey], 0)
+        grey = torch.cat([grey[..., 1:2, :] if height > 1 else grey[..., :1, :], grey], -2)
     if stop == height:
-        grey = torch.cat([grey, grey[-2:-1] if height > 1 else grey[-1:]], 0)
-    centre = grey[1:-1, 1:-1]
-    c = (grey[:-2, 1:-1] + grey[2:, 1:-1]).add_(grey[1:-1, :-2]).add_(grey[1:-1, 2:])
+        grey = torch.cat([grey, grey[..., -2:-1, :] if height > 1 else grey[..., -1:, :]], -2)
+    centre = grey[..., 1:-1, 1:-1]
+    c = (grey[..., :-2, 1:-1] + grey[..., 2:, 1:-1]).add_(grey[..., 1:-1, :-2]).add_(grey[..., 1:-1, 2:])
     c = c.sub_(centre, alpha=4.0).abs_()  # 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
-    red, green, blue = frame[:, start:stop].unbind(0)
+    red, green, blue = frames[..., start:stop, :].unbind(-3)
     mean = (red + green).add_(blue).mul_(1 / 3)
     variance = torch.sub(red, mean).square_()
     variance.add_(torch.sub(green, mean).square_()).add_(torch.sub(blue, mean).square_())
@@ -767,31 +765,39 @@ def _fusion_weight(frame: torch.Tensor, rows: tuple[int, int], contrast: float, 
         if exponent != 0:  # x**0 = 1 (also at 0): a switched-off measure is left out
             measure = measure if exponent == 1 else measure.pow_(exponent)
             weight = measure if weight is None else weight.mul_(measure)
-    return torch.ones_like(centre).add_(_FUSION_EPS) if weight is None else weight.add_(_FUSION_EPS)
+    torch.add(torch.ones_like(centre) if weight is None else weight, _FUSION_EPS, out=out)
 
 
-def _gaussian_pyramid(weight: torch.Tensor, depth: int) -> list[torch.Tensor]:
-    """``[weight, down(weight), ...]``, ``depth`` levels."""
-    pyramid = [weight]
+def _up_rows(x: torch.Tensor, size: tuple[int, int], start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of ``_up(x, size)``, computed from the few coarse rows they depend on.
+
+    An even output row ``2i`` reads coarse rows ``i-1..i+1``, an odd one ``i..i+1``; a slice that ends at the
+    image's last row keeps its output length's parity, so the mirror there is the image's own.
+    """
+    height = x.shape[-2]
+    low, high = max(start // 2 - 1, 0), min((stop - 1) // 2 + 2, height)
+    length = size[0] - 2 * low if high == height else 2 * (high - low)
+    return _up(x[..., low:high, :], (length, size[1]))[..., start - 2 * low : stop - 2 * low, :]
+
+
+def _blend_pyramids(images: torch.Tensor, weights: torch.Tensor, depth: int) -> torch.Tensor:
+    """Blend frames by their Laplacian pyramids weighted by the weights' Gaussian ones, and collapse.
+
+    Args:
+        images: ``(B, N, 3, h, w)`` frames; weights: ``(B, N, 1, h, w)``, summing to 1 over N.
+        depth: pyramid levels (>= 1).
+
+    Returns:
+        ``(B, 3, h, w)``, not clipped. All frames, channels and stacks go through each op at once: at the coarse
+        levels an op's cost is its fixed overhead.
+    """
+    image, weight, fused = images, weights, []
     for _ in range(depth - 1):
-        pyramid.append(_down(pyramid[-1]))
-    return pyramid
-
-
-def _weighted_laplacian(frame: torch.Tensor, weights: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The Laplacian pyramid of a frame ``(3, H, W)``, each level times the weight's Gaussian level ``(h, w)``."""
-    image, bands = frame, []
-    for weight in weights[:-1]:
         coarse = _down(image)
-        bands.append(torch.sub(image, _up(coarse, image.shape[-2:]), alpha=1 / 64).mul_(weight))
-        image = coarse
-    return bands + [image * weights[-1]]
-
-
-def _collapse(levels: list[torch.Tensor]) -> torch.Tensor:
-    """The image of a Laplacian pyramid (finest level first; the levels are overwritten)."""
-    image = levels[-1]
-    for band in reversed(levels[:-1]):
+        fused.append(torch.sub(image, _up(coarse, image.shape[-2:]), alpha=1 / 64).mul_(weight).sum(1))
+        image, weight = coarse, _down(weight)
+    image = image.mul(weight).sum(1)
+    for band in reversed(fused):
         image = band.add_(_up(image, band.shape[-2:]), alpha=1 / 64)
     return image
 
@@ -833,11 +839,17 @@ def mertens_fusion(
     With contrast and saturation switched off, the two agree to ~1e-6.
 
     Speed: pyramid levels are computed polyphase (only the kept samples of a
-    blur, the two phases of an upsampling), and on the CPU the work is shared
-    among hdrlab's single-threaded workers (weights in row bands, one pyramid
-    task per frame, one collapse per channel), as ``merge_debevec``. One
-    thread's CPU time matches OpenCV's (~65 ms for 3 frames of 1024 x 512);
-    ``benchmarks/hdr_module_vs_opencv.py`` times both.
+    blur, the two phases of an upsampling). The finest level, most of the
+    work, is never stored: it is blended in row bands of ~0.5 megapixels that
+    stay in the CPU's cache, each frame's band-pass rows computed there from
+    its down-sampled copy; the coarser levels go through each op for all
+    frames and channels at once. Unlike ``merge_debevec`` (single-threaded
+    workers, to stay fast beside a busy process), fusion runs torch's own
+    threads on these large ops: its many small ops gained nothing from the
+    workers (they wait on each other for Python's lock). On 3 frames of
+    1024 x 512 on a quiet 2-core CPU it runs in 0.95-0.97 of OpenCV's time
+    (``benchmarks/hdr_module_vs_opencv.py``); beside a 2-thread torch
+    process, 1.3-1.8x the time of the workers' version.
 
     Args:
         stack: ``(N, 3, H, W)`` or ``(B, N, 3, H, W)`` LDR frames in [0, 1],
@@ -876,22 +888,28 @@ def mertens_fusion(
     depth = _check_levels(levels, height, width)
     frames = stack.detach().reshape(-1, n, 3, height, width)
     batch = frames.shape[0]
-    pairs = [(b, j) for b in range(batch) for j in range(n)]
+    rows = max(1, _FUSION_BAND_PIXELS // width)
+    bands = [(start, min(start + rows, height)) for start in range(0, height, rows)]
     weights = frames.new_empty(batch, n, height, width)
-    bands = [(start, min(start + _WEIGHT_ROWS, height)) for start in range(0, height, _WEIGHT_ROWS)]
-    _map_tasks(lambda b, j, rows: weights[b, j, slice(*rows)].copy_(_fusion_weight(frames[b, j], rows, *exponents)),
-               [(b, j, rows) for b, j in pairs for rows in bands])
-    flat = weights.view(batch, n, -1)
-    _map_tasks(lambda b, start, stop: flat[b, :, start:stop].div_(flat[b, :, start:stop].sum(0)),
-               [(b, *chunk) for b in range(batch) for chunk in _chunks(height * width, _BLOCK_CODES // n)])
-    pyramids = _map_tasks(lambda b, j: _weighted_laplacian(frames[b, j], _gaussian_pyramid(weights[b, j], depth)),
-                          pairs)  # per frame: its 3 channels' Laplacian pyramid times its weight's Gaussian one
+    for b, j, band in itertools.product(range(batch), range(n), bands):
+        _fusion_weight(frames[b, j], band, *exponents, out=weights[b, j, slice(*band)])
+    weights.div_(weights.sum(1, keepdim=True))
     out = frames.new_empty(batch, 3, height, width)
-
-    def collapse(b: int, c: int) -> None:  # one colour channel of one stack: sum the frames' levels, collapse
-        per_frame = pyramids[b * n : (b + 1) * n]
-        fused = [_sum_in_order([pyramid[level][c] for pyramid in per_frame], inplace=True) for level in range(depth)]
-        torch.clamp(_collapse(fused), 0, 1, out=out[b, c])  # the display step, the only clip
-
-    _map_tasks(collapse, [(b, c) for b in range(batch) for c in range(3)])
+    if depth > 1:  # level 1 and coarser, all frames and channels at once; the finest level band by band below
+        downs = frames.new_empty(batch, n, 4, (height + 1) // 2, (width + 1) // 2)  # 3 channels and the weight
+        for b, j, c in itertools.product(range(batch), range(n), range(4)):  # a plane at a time
+            _down(frames[b, j, c] if c < 3 else weights[b, j], out=downs[b, j, c])
+        coarse = _blend_pyramids(downs[:, :, :3], downs[:, :, 3:], depth - 1)
+    for b, c, (start, stop) in itertools.product(range(batch), range(3), bands):  # the finest level
+        band = slice(start, stop)  # each frame's band-pass rows computed here, in cache, from its down-sampled copy
+        if depth == 1:
+            total = torch.zeros_like(out[b, c, band])
+        else:
+            total = _up_rows(coarse[b, c], (height, width), start, stop).mul_(1 / 64)
+        for j in range(n):
+            detail = frames[b, j, c, band]
+            if depth > 1:
+                detail = torch.sub(detail, _up_rows(downs[b, j, c], (height, width), start, stop), alpha=1 / 64)
+            total.addcmul_(detail, weights[b, j, band])
+        torch.clamp(total, 0, 1, out=out[b, c, band])  # the display step, the only clip
     return out.reshape(*stack.shape[:-4], 3, height, width)
