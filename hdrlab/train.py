@@ -100,7 +100,7 @@ from hdrlab.errors import (
     ShapeError,
     describe,
 )
-from hdrlab.validate import as_path, check_positive
+from hdrlab.validate import as_path, check_bool, check_choice, check_int, check_positive
 
 __all__ = [
     "AMP_CHOICES",
@@ -116,6 +116,7 @@ __all__ = [
     "latest_checkpoint",
     "load_weights",
     "read_run",
+    "check_run_options",
     "read_settings",
     "is_main_process",
     "distributed_info",
@@ -906,6 +907,30 @@ def load_weights(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     _check_fingerprint(payload["meta"], model, file)
     _unwrap(model).load_state_dict(payload["model"])
     return model
+
+
+def check_run_options(out_dir: object, *, resume: object, overwrite: object, device: object, progress: object,
+                      seed: object = 0) -> Path:
+    """The options a ``train_<method>`` function passes on to :func:`fit`, checked before it loads data or builds a model.
+
+    Args:
+        out_dir: the run folder (a path). resume: one of :data:`RESUME_CHOICES`. overwrite: a bool.
+        device: a device name :func:`hdrlab.env.device` accepts. progress: one of :data:`PROGRESS_CHOICES`.
+        seed: an int >= 0.
+
+    Returns:
+        ``out_dir`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        DTypeError, ChoiceError, RangeError: the first invalid option, named.
+    """
+    out = as_path(out_dir, "out_dir")
+    check_choice(resume, "resume", RESUME_CHOICES)
+    check_bool(overwrite, "overwrite")
+    env.device(device)  # type: ignore[arg-type]
+    check_int(seed, "seed", 0)
+    check_choice(progress, "progress", PROGRESS_CHOICES)
+    return out
 
 
 def read_run(run_dir: str | os.PathLike, method: str) -> tuple[dict[str, Any], Path]:

@@ -349,11 +349,11 @@ def check_module(value: object, name: str, expected: type | tuple[type, ...] = t
         >>> check_module("model", "model", torch.nn.Linear)
         Traceback (most recent call last):
         ...
-        hdrlab.errors.DTypeError: Expected model as a Linear, got str. Pass the model object itself (e.g. Linear(...)).
+        hdrlab.errors.DTypeError: Expected model of type Linear, got str. Pass the model object itself (e.g. Linear(...)).
     """
     if not isinstance(value, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
-        raise DTypeError(describe(f"{name} as a {names}", type(value).__name__,
+        raise DTypeError(describe(f"{name} of type {names}", type(value).__name__,
                                   f"Pass the model object itself (e.g. {names.split(' or ')[0]}(...))."))
 
 
@@ -477,13 +477,14 @@ def check_sequence(value: object, name: str, item: Callable[[object, str], objec
         >>> check_sequence([], "evs")
         Traceback (most recent call last):
         ...
-        hdrlab.errors.RangeError: Expected at least one element in evs, got an empty list. Pass e.g. (0.0, 1.0).
+        hdrlab.errors.RangeError: Expected at least one element in evs, got an empty list. Pass a list or tuple of them.
     """
     if not isinstance(value, (list, tuple)):
-        raise DTypeError(describe(f"{name} as a list or tuple", type(value).__name__, "Pass e.g. (0.0, 1.0)."))
+        raise DTypeError(describe(f"{name} as a list or tuple", type(value).__name__,
+                                  "Pass a list or tuple, e.g. [x] for a single element."))
     if not value:
         raise RangeError(describe(f"at least one element in {name}", f"an empty {type(value).__name__}",
-                                  "Pass e.g. (0.0, 1.0)."))
+                                  "Pass a list or tuple of them."))
     for index, element in enumerate(value):
         if item is not None:
             item(element, f"{name}[{index}]")

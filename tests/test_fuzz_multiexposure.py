@@ -408,7 +408,7 @@ def test_check_module_accepts_instances_and_names_the_expected_class():
     check_module(nn.Linear(2, 2), "model")
     check_module(_model(), "model", me.MultiExposureNet)
     for bad in ("model", None, [1], nn.Linear(2, 2)):
-        with pytest.raises(DTypeError, match="Expected model as a MultiExposureNet"):
+        with pytest.raises(DTypeError, match="Expected model of type MultiExposureNet"):
             check_module(bad, "model", me.MultiExposureNet)
-    with pytest.raises(DTypeError, match="Expected lpips as a Module"):
+    with pytest.raises(DTypeError, match="Expected lpips of type Module"):
         check_module(3, "lpips")

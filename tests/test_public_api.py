@@ -46,7 +46,7 @@ PUBLIC = {
     "hdrlab.errors": ["NonFiniteLossError"],
     "hdrlab.course.colab": ["install_cell_source", "install_cell", "sync_install_cells", "COLAB_NEEDS", "LEARN2LEARN"],
     "hdrlab.train": ["fit", "FitResult", "write_settings", "RESUME_CHOICES", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "load_weights",
-                     "read_run", "read_settings", "is_main_process", "distributed_info", "AMP_CHOICES", "PROGRESS_CHOICES", "METRICS_COLUMNS"],
+                     "read_run", "read_settings", "check_run_options", "is_main_process", "distributed_info", "AMP_CHOICES", "PROGRESS_CHOICES", "METRICS_COLUMNS"],
     "hdrlab.data.datasets": ["DRTMO_EVS", "DRTMO_TIMES", "DRTMO_T_REF", "DEFAULT_CRFS", "SPLIT_SEED", "SceneCrops",
                              "LDRHDRPairs", "ExposurePairs", "BracketStacks", "MetaTasks", "StackPairs",
                              "simulate_drtmo_stack", "item_generator"],

@@ -749,6 +749,17 @@ def test_read_settings_reads_one_file_without_the_thread_count(tmp_path: Path) -
     assert train.read_settings(file, "recursive") == {"lr": 0.1}
 
 
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("out_dir", None, DTypeError), ("resume", "maybe", ChoiceError), ("overwrite", "no", DTypeError),
+    ("device", "tpu", ChoiceError), ("progress", "loud", ChoiceError), ("seed", -1, RangeError),
+    ("seed", 0.5, DTypeError)])
+def test_check_run_options_names_the_bad_option(tmp_path: Path, option: str, value: object, error: type) -> None:
+    options = {"out_dir": tmp_path, "resume": False, "overwrite": False, "device": "cpu", "progress": "none", "seed": 0}
+    assert train.check_run_options(**options) == tmp_path
+    with pytest.raises(error, match=f"Expected.*{option}"):
+        train.check_run_options(**{**options, option: value})
+
+
 @pytest.mark.parametrize("run_dir", [None, 3, ["runs/a"]])
 def test_read_run_rejects_a_run_dir_that_is_not_a_path(run_dir: object) -> None:
     with pytest.raises(DTypeError, match="Expected run_dir as a str or pathlib.Path"):

@@ -70,7 +70,6 @@ from hdrlab.nn.blocks import check_feature_map, parameter_dtype
 from hdrlab.nn.losses import cosine_loss, l1_loss
 from hdrlab.validate import (
     as_path,
-    check_bool,
     check_choice,
     check_int,
     check_ldr,
@@ -496,18 +495,6 @@ def evaluate(model: nn.Module, pairs: list[dict]) -> dict[str, float]:
     return {key: total / len(pairs) for key, total in sorted(sums.items())}
 
 
-def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, seed: object,
-                       progress: object) -> Path:
-    """Check the options a ``train_*`` function hands to :func:`hdrlab.train.fit` before any data is loaded."""
-    out = as_path(out_dir, "out_dir")
-    check_choice(resume, "resume", train.RESUME_CHOICES)
-    check_bool(overwrite, "overwrite")
-    env.device(device)  # type: ignore[arg-type]
-    check_int(seed, "seed", 0)
-    check_choice(progress, "progress", train.PROGRESS_CHOICES)
-    return out
-
-
 def _settings(profile: str, steps: int | None) -> Settings:
     settings = PROFILES[env.profile(profile)]
     if steps is None:
@@ -558,7 +545,8 @@ def train_expandnet(
         DTypeError, RangeError: ``out_dir`` not a path, ``overwrite`` not a bool, ``steps`` not None or an
             int >= 1, ``seed`` not an int >= 0 (all checked before any data is loaded).
     """
-    out = _check_run_options(out_dir, resume, overwrite, device, seed, progress)
+    out = train.check_run_options(out_dir, resume=resume, overwrite=overwrite, device=device, progress=progress,
+                                  seed=seed)
     settings = _settings(profile, steps)
     env.seed_everything(seed)
     model = ExpandNet(settings.width, settings.target)

@@ -49,7 +49,6 @@ import functools
 import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -1670,7 +1669,8 @@ def train_hybrid(
     Taught in: notebooks/05_hybrid_autoencoder.ipynb
     """
     settings = settings_for(profile, ablation)
-    out = _check_run_options(out_dir, resume, overwrite, device, progress, pretrained)
+    out = train.check_run_options(out_dir, resume=resume, overwrite=overwrite, device=device, progress=progress)
+    check_pretrained(pretrained)
     if steps is not None:
         check_int(steps, "steps", 1)
     if data_root is not None:
@@ -1699,18 +1699,6 @@ def train_hybrid(
         overwrite=overwrite, device=device, seed=seed, progress=progress,
     )
     return model.eval(), result
-
-
-def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, progress: object,
-                       pretrained: object) -> Path:
-    """The options of a training run that :func:`hdrlab.train.fit` checks only after the data is built; ``out_dir``."""
-    out = as_path(out_dir, "out_dir")
-    check_choice(resume, "resume", train.RESUME_CHOICES)
-    check_bool(overwrite, "overwrite")
-    env.device(device)
-    check_choice(progress, "progress", train.PROGRESS_CHOICES)
-    check_pretrained(pretrained)
-    return out
 
 
 #: The keys of a run's ``settings.json`` that :func:`load_trained` rebuilds the model from, and the run's own keys.

@@ -1252,7 +1252,8 @@ def _evaluate(model: nn.Module, *, tasks: Dataset, val_tasks: Dataset | None, **
 def _fit(kind: str, step: Callable, out_dir, profile, *, labels, loss, expandnet_model, resume, overwrite, steps,
          device, seed, progress, backend, settings, evaluate_on) -> tuple[MetaUNet, train.FitResult]:
     """Shared body of :func:`train_metahdr` and :func:`train_conventional`."""
-    out = expandnet._check_run_options(out_dir, resume, overwrite, device, seed, progress)
+    out = train.check_run_options(out_dir, resume=resume, overwrite=overwrite, device=device, progress=progress,
+                                  seed=seed)
     _check_choice(labels, LABELS, "labels", "Use 'true' or 'simulated' (with expandnet_model).")
     settings = _settings(profile, steps, settings)
     settings = replace(settings, loss=settings.loss if loss is None else loss)

@@ -1490,15 +1490,10 @@ def _training_pairs(settings: Settings, data_root: str | os.PathLike | None, see
 def _check_run_options(out_dir: object, data_root: object, resume: object, overwrite: object, device: object,
                        seed: object, progress: object, pretrained: object) -> None:
     """What :func:`train_multiexposure` passes on to :func:`hdrlab.train.fit`, checked before anything is built."""
-    as_path(out_dir, "out_dir")
+    train.check_run_options(out_dir, resume=resume, overwrite=overwrite, device=device, progress=progress, seed=seed)
     if data_root is not None and not as_path(data_root, "data_root").is_dir():
         raise MissingFileError(describe("data_root a folder of DrTMO brackets", f"{data_root} (no such folder)",
                                         "Pass the folder holding training_data/Train/Bracketed_images."))
-    check_choice(resume, "resume", train.RESUME_CHOICES)
-    check_bool(overwrite, "overwrite")
-    env.device(device)
-    check_int(seed, "seed", 0)
-    check_choice(progress, "progress", train.PROGRESS_CHOICES)
     check_pretrained(pretrained)
 
 

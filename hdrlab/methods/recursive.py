@@ -1329,7 +1329,8 @@ def train_recursive(
     Taught in: notebooks/04_differentiable_recursion.ipynb
     """
     settings = settings_for(profile, steps, ablation)
-    out = _check_run_options(out_dir, resume, overwrite, device, progress, pretrained)
+    out = train.check_run_options(out_dir, resume=resume, overwrite=overwrite, device=device, progress=progress)
+    check_pretrained(pretrained)
     env.seed_everything(seed)
     model = build_model(settings, ablation)
     criterion = RecursiveLoss(settings.weights, settings.mu, pretrained=pretrained, histogram=settings.hist_loss,
@@ -1362,18 +1363,6 @@ def train_recursive(
     for parameter in refinement:
         parameter.requires_grad_(True)
     return model.eval(), _combine(results)
-
-
-def _check_run_options(out_dir: object, resume: object, overwrite: object, device: object, progress: object,
-                       pretrained: object) -> Path:
-    """The options of a training run that :func:`hdrlab.train.fit` checks only after the data is built; ``out_dir``."""
-    out = as_path(out_dir, "out_dir")
-    check_choice(resume, "resume", train.RESUME_CHOICES)
-    check_bool(overwrite, "overwrite")
-    env.device(device)
-    check_choice(progress, "progress", train.PROGRESS_CHOICES)
-    check_pretrained(pretrained)
-    return out
 
 
 def load_trained(run_dir: str | os.PathLike, device: str = "cpu") -> nn.Module:
