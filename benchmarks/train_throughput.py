@@ -13,7 +13,8 @@ only from a quiet machine.
 Then the cost of hdrlab's input validation: the plain variant of each model again
 with every ``check_*`` function of :mod:`hdrlab.validate` and :mod:`hdrlab.nn.blocks`
 replaced by a pass-through (in every hdrlab module that imported it), alternating
-with the checked runs (``--repeats`` pairs, medians). ``validation_overhead`` is
+with the checked runs (``--repeats`` pairs, each pair in the other order than the one
+before, medians). ``validation_overhead`` is
 ``1 - checked / unchecked`` images/s, the mean over the models (target <= 0.02).
 
 The last line is machine-readable:
@@ -109,12 +110,17 @@ def validation_off() -> Iterator[int]:
 
 
 def validation_overhead(model_name: str, data, steps: int, batch: int, device: str, repeats: int) -> float:
-    """``1 - checked / unchecked`` images/s of the plain variant (medians of alternating runs)."""
+    """``1 - checked / unchecked`` images/s of the plain variant (medians of alternating runs).
+
+    The pairs alternate which run goes first (checked, unchecked, unchecked, checked, ...), so a drift of
+    the machine or a warm-up after the previous run does not count as the checks' cost.
+    """
     checked, unchecked = [], []
-    for _ in range(repeats):
-        checked.append(images_per_second(model_name, "plain", data, steps, batch, device))
-        with validation_off():
-            unchecked.append(images_per_second(model_name, "plain", data, steps, batch, device))
+    for repeat in range(repeats):
+        for off in ((False, True) if repeat % 2 == 0 else (True, False)):
+            with validation_off() if off else contextlib.nullcontext():
+                speed = images_per_second(model_name, "plain", data, steps, batch, device)
+            (unchecked if off else checked).append(speed)
     return 1 - statistics.median(checked) / statistics.median(unchecked)
 
 
