@@ -610,10 +610,31 @@ def _fixture_dir() -> Path:
     return folder
 
 
-def _cases() -> list[tuple[str, str, str]]:
-    specs = _specs(_fixture_dir())
+def _perturbations(specs: dict[str, Spec]) -> list[tuple[str, str, str]]:
+    """``(name, argument, label)`` of every invalid value of every spec, but those its ``skip`` allows."""
     return [(name, argument, label) for name, spec in sorted(specs.items())
             for argument, labels in spec.kinds.items() for label in labels if (argument, label) not in spec.skip]
+
+
+def _missing_specs(modules: tuple[str, ...], specs: dict[str, Spec], containers: set[str]) -> list[str]:
+    """The public callables of ``modules`` with neither a spec nor a place among the data ``containers``."""
+    missing = []
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            qualified = f"{module_name}.{name}"
+            if callable(getattr(module, name)) and qualified not in specs and qualified not in containers:
+                missing.append(qualified)
+    return missing
+
+
+def _assert_typed_error(spec: Spec, argument: str, label: str) -> None:
+    """The spec's valid call with ``argument`` made invalid by ``label`` raises an HdrlabError saying what it expected."""
+    arguments = spec.make()
+    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
+    with pytest.raises(HdrlabError) as caught:
+        spec.call(**arguments)
+    assert "Expected" in str(caught.value), str(caught.value)
 
 
 @pytest.fixture(scope="module")
@@ -622,13 +643,7 @@ def specs() -> dict[str, Spec]:
 
 
 def test_every_public_callable_has_a_spec(specs):
-    missing = []
-    for module_name in COVERED_MODULES:
-        module = importlib.import_module(module_name)
-        for name in module.__all__:
-            qualified = f"{module_name}.{name}"
-            if callable(getattr(module, name)) and qualified not in specs and qualified not in CONTAINERS:
-                missing.append(qualified)
+    missing = _missing_specs(COVERED_MODULES, specs, CONTAINERS)
     assert not missing, f"public callables without a fuzz spec: {missing} (add one to tests/test_fuzz.py)"
 
 
@@ -640,16 +655,11 @@ def test_the_valid_call_works(specs, name):
     spec.call(**spec.make())
 
 
-@pytest.mark.parametrize(("name", "argument", "label"), _cases())
+@pytest.mark.parametrize(("name", "argument", "label"), _perturbations(_specs(_fixture_dir())))
 def test_bad_input_is_a_typed_explained_error(specs, name, argument, label):
-    spec = specs[name]
     if name == "hdrlab.metrics.cvvdp_jod":
         pytest.importorskip("pycvvdp", reason="the cvvdp package is not installed")
-    arguments = spec.make()
-    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
-    with pytest.raises(HdrlabError) as caught:
-        spec.call(**arguments)
-    assert "Expected" in str(caught.value), str(caught.value)
+    _assert_typed_error(specs[name], argument, label)
 
 
 def test_mixed_dtypes_are_rejected_outside_autocast_only():

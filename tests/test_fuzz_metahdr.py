@@ -10,7 +10,6 @@ tiny settings), and per argument the perturbations that must raise an ``HdrlabEr
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import itertools
 import json
 import math
@@ -33,8 +32,11 @@ from test_fuzz import (
     _RADIANCE,
     _SEED,
     Spec,
+    _assert_typed_error,
     _image,
+    _missing_specs,
     _module_call,
+    _perturbations,
     _radiance,
 )
 from torch import nn
@@ -358,25 +360,13 @@ def _specs(tmp: Path) -> dict[str, Spec]:
     }
 
 
-def _cases() -> list[tuple[str, str, str]]:
-    specs = _specs(Path("never-written"))  # building specs writes nothing: files are made on first use
-    return [(name, argument, label) for name, spec in sorted(specs.items())
-            for argument, labels in spec.kinds.items() for label in labels if (argument, label) not in spec.skip]
-
-
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory) -> dict[str, Spec]:
     return _specs(tmp_path_factory.mktemp("fuzz-metahdr"))
 
 
 def test_every_public_callable_has_a_spec(specs):
-    missing = []
-    for module_name in COVERED_MODULES:
-        module = importlib.import_module(module_name)
-        for name in module.__all__:
-            qualified = f"{module_name}.{name}"
-            if callable(getattr(module, name)) and qualified not in specs and qualified not in CONTAINERS:
-                missing.append(qualified)
+    missing = _missing_specs(COVERED_MODULES, specs, CONTAINERS)
     assert not missing, f"public callables without a fuzz spec: {missing} (add one to tests/test_fuzz_metahdr.py)"
 
 
@@ -386,14 +376,9 @@ def test_the_valid_call_works(specs, name):
     spec.call(**spec.make())
 
 
-@pytest.mark.parametrize(("name", "argument", "label"), _cases())
+@pytest.mark.parametrize(("name", "argument", "label"), _perturbations(_specs(Path("never-written"))))
 def test_bad_input_is_a_typed_explained_error(specs, name, argument, label):
-    spec = specs[name]
-    arguments = spec.make()
-    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
-    with pytest.raises(HdrlabError) as caught:
-        spec.call(**arguments)
-    assert "Expected" in str(caught.value), str(caught.value)
+    _assert_typed_error(specs[name], argument, label)
 
 
 def test_check_sequence_returns_a_list_and_checks_each_element():

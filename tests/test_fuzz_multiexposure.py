@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 import math
 import shutil
@@ -34,13 +33,16 @@ from test_fuzz import (
     _SEED,
     _TENSOR,
     Spec,
+    _assert_typed_error,
     _image,
+    _missing_specs,
     _module_call,
+    _perturbations,
 )
 from torch import nn
 
 from hdrlab import train
-from hdrlab.errors import DTypeError, HdrlabError
+from hdrlab.errors import DTypeError
 from hdrlab.methods import multiexposure as me
 from hdrlab.validate import check_module
 
@@ -363,25 +365,13 @@ def _spec_names() -> list[str]:
     return sorted(_specs(_fixture_dir()).keys())
 
 
-def _cases() -> list[tuple[str, str, str]]:
-    specs = _specs(_fixture_dir())
-    return [(name, argument, label) for name, spec in sorted(specs.items())
-            for argument, labels in spec.kinds.items() for label in labels if (argument, label) not in spec.skip]
-
-
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory) -> dict[str, Spec]:
     return _specs(tmp_path_factory.mktemp("multiexposure"))
 
 
 def test_every_public_callable_has_a_spec(specs):
-    missing = []
-    for module_name in COVERED_MODULES:
-        module = importlib.import_module(module_name)
-        for name in module.__all__:
-            qualified = f"{module_name}.{name}"
-            if callable(getattr(module, name)) and qualified not in specs and qualified not in CONTAINERS:
-                missing.append(qualified)
+    missing = _missing_specs(COVERED_MODULES, specs, CONTAINERS)
     assert not missing, f"public callables without a fuzz spec: {missing} (add one to tests/test_fuzz_multiexposure.py)"
 
 
@@ -391,14 +381,9 @@ def test_the_valid_call_works(specs, name):
     spec.call(**spec.make())
 
 
-@pytest.mark.parametrize(("name", "argument", "label"), _cases())
+@pytest.mark.parametrize(("name", "argument", "label"), _perturbations(_specs(_fixture_dir())))
 def test_bad_input_is_a_typed_explained_error(specs, name, argument, label):
-    spec = specs[name]
-    arguments = spec.make()
-    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
-    with pytest.raises(HdrlabError) as caught:
-        spec.call(**arguments)
-    assert "Expected" in str(caught.value), str(caught.value)
+    _assert_typed_error(specs[name], argument, label)
 
 
 # ----------------------------------------------------------------------------- validate.check_module

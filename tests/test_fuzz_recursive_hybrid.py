@@ -10,7 +10,6 @@ their cheap arguments are perturbed, each of which must fail before anything is 
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import shutil
@@ -37,14 +36,16 @@ from test_fuzz import (
     _SEED,
     _TENSOR,
     Spec,
+    _assert_typed_error,
     _image,
+    _missing_specs,
+    _perturbations,
     _radiance,
     _stack,
 )
 from torch import nn
 
 from hdrlab import io, train, validate
-from hdrlab.errors import HdrlabError
 
 COVERED_MODULES = ("hdrlab.methods.recursive", "hdrlab.methods.hybrid")
 #: Public names that are data containers or classes checked elsewhere, not calls to fuzz.
@@ -530,25 +531,13 @@ def _specs(tmp: Path) -> dict[str, Spec]:
     return {**_recursive_specs(tmp), **_hybrid_specs(tmp), **_validator_specs()}
 
 
-def _cases() -> list[tuple[str, str, str]]:
-    specs = _specs(Path(tempfile.gettempdir()))  # only names: the specs write their files when called
-    return [(name, argument, label) for name, spec in sorted(specs.items())
-            for argument, labels in spec.kinds.items() for label in labels if (argument, label) not in spec.skip]
-
-
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory) -> dict[str, Spec]:
     return _specs(tmp_path_factory.mktemp("fuzz-recursive-hybrid"))
 
 
 def test_every_public_callable_has_a_spec(specs):
-    missing = []
-    for module_name in COVERED_MODULES:
-        module = importlib.import_module(module_name)
-        for name in module.__all__:
-            qualified = f"{module_name}.{name}"
-            if callable(getattr(module, name)) and qualified not in specs and qualified not in CONTAINERS:
-                missing.append(qualified)
+    missing = _missing_specs(COVERED_MODULES, specs, CONTAINERS)
     assert not missing, f"public callables without a fuzz spec: {missing} (add one to {__file__})"
 
 
@@ -558,13 +547,8 @@ def test_the_valid_call_works(specs, name):
     spec.call(**spec.make())
 
 
-@pytest.mark.parametrize(("name", "argument", "label"), _cases())
+@pytest.mark.parametrize(("name", "argument", "label"), _perturbations(_specs(Path(tempfile.gettempdir()))))
 def test_bad_input_is_a_typed_explained_error(specs, name, argument, label, monkeypatch):
-    spec = specs[name]
     if name in TRAINS:  # a bad argument must stop a training function before it trains
         monkeypatch.setattr(train, "fit", lambda *args, **kwargs: pytest.fail("trained with a bad argument"))
-    arguments = spec.make()
-    arguments[argument] = spec.kinds[argument][label](arguments.get(argument))
-    with pytest.raises(HdrlabError) as caught:
-        spec.call(**arguments)
-    assert "Expected" in str(caught.value), str(caught.value)
+    _assert_typed_error(specs[name], argument, label)
