@@ -34,7 +34,7 @@ COVERED_MODULES = ("hdrlab.io", "hdrlab.metrics", "hdrlab.imaging.camera", "hdrl
 #: Public names that are data containers (dataclasses, named tuples) or classes checked elsewhere, not calls to fuzz.
 CONTAINERS = {"hdrlab.io.Bracket", "hdrlab.imaging.camera.ClippedFraction", "hdrlab.imaging.align.MTBAlignment",
               "hdrlab.data.scenes.SceneInfo", "hdrlab.env.Setup",
-              "hdrlab.metrics.LPIPS"}  # LPIPS: an nn.Module, constructed with checked options in test_metrics.py
+              "hdrlab.metrics.LPIPS", "hdrlab.evaluate.Leaderboard"}  # LPIPS: an nn.Module, constructed with checked options in test_metrics.py
 
 
 def _image(h: int = 16, w: int = 16) -> torch.Tensor:
@@ -182,6 +182,51 @@ def _merge_specs() -> dict[str, Spec]:
             {"stack": {**_LDR, "one_frame": lambda v: v[:1]}, "contrast": _NONNEG_FLOAT,
              "saturation": _NONNEG_FLOAT, "exposedness": _NONNEG_FLOAT,
              "levels": {**{k: f for k, f in _POS_INT.items() if k != "None"}, "too_many": lambda v: 99}}),
+    }
+
+
+def _leaderboard_specs() -> dict[str, Spec]:
+    from hdrlab import evaluate
+
+    def methods() -> list:
+        return [evaluate.Method("gamma", lambda item: item["ldr"] ** 2.2)]
+
+    def items() -> list:
+        return [{"ldr": _image(), "hdr": _radiance(), "scene": "s", "crf": "srgb"}]
+
+    def board() -> evaluate.Leaderboard:
+        return evaluate.leaderboard(methods(), items(), perceptual=False)
+
+    boards = {"None": lambda v: None, "str": lambda v: "board", "empty": lambda v: [], "list_of_str": lambda v: ["b"]}
+    method_list = {"None": lambda v: None, "str": lambda v: "gamma", "empty": lambda v: [],
+                   "not_a_method": lambda v: [lambda item: item["ldr"]], "repeated": lambda v: v + v,
+                   "wrong_shape": lambda v: [evaluate.Method("crop", lambda item: item["ldr"][:, :4])],
+                   "negative": lambda v: [evaluate.Method("negative", lambda item: -item["ldr"])],
+                   "nan": lambda v: [evaluate.Method("nan", lambda item: item["ldr"] * math.nan)]}
+    item_list = {"None": lambda v: None, "str": lambda v: "items", "empty": lambda v: [], "dict": lambda v: v[0],
+                 "no_hdr": lambda v: [{k: x for k, x in v[0].items() if k != "hdr"}],
+                 "negative_hdr": lambda v: [{**v[0], "hdr": -v[0]["hdr"]}],
+                 "batched_hdr": lambda v: [{**v[0], "hdr": v[0]["hdr"][None]}]}
+    return {
+        "hdrlab.evaluate.Method": Spec(evaluate.Method, lambda: {"name": "gamma", "predict": lambda item: item["ldr"]},
+                                       {"name": {"empty": lambda v: "", "None": lambda v: None, "int": lambda v: 3},
+                                        "predict": {"None": lambda v: None, "str": lambda v: "ldr ** 2.2"},
+                                        "parameters": _NONNEG_INT, "sees": {"None": lambda v: None, "int": lambda v: 3}}),
+        "hdrlab.evaluate.leaderboard": Spec(evaluate.leaderboard,
+                                            lambda: {"methods": methods(), "items": items(), "perceptual": False},
+                                            {"methods": method_list, "items": item_list,
+                                             "perceptual": {"str": lambda v: "yes", "None": lambda v: None}}),
+        "hdrlab.evaluate.leaderboard_spread": Spec(evaluate.leaderboard_spread,
+                                                   lambda: {"boards": board(), "method": "gamma", "metric": "pu21_psnr"},
+                                                   {"boards": boards, "method": _CHOICE, "metric": _CHOICE}),
+        "hdrlab.evaluate.leaderboard_table": Spec(evaluate.leaderboard_table, lambda: {"boards": board()},
+                                                  {"boards": boards, "metrics_shown": {
+                                                      "unknown": lambda v: ("no-such-metric",), "int": lambda v: 3,
+                                                      "empty": lambda v: (), "str": lambda v: "pu21_psnr"}}),
+        "hdrlab.evaluate.scene_wins": Spec(evaluate.scene_wins, lambda: {"board": board()},
+                                           {"board": boards, "metric": _CHOICE,
+                                            "among": {"unknown": lambda v: ["no-such-method"], "empty": lambda v: [],
+                                                      "str": lambda v: "gamma", "int": lambda v: 3}}),
     }
 
 
@@ -366,6 +411,7 @@ def _specs(tmp: Path) -> dict[str, Spec]:
                                           "target_hdr": _RADIANCE, "display_peak": _POS_FLOAT, "align_scale": _BOOL}),
         "hdrlab.metrics.cvvdp_jod": Spec(metrics.cvvdp_jod, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance()},
                                          {**hdr_pair, "display": _CHOICE, "align_scale": _BOOL}),
+        **_leaderboard_specs(),
         "hdrlab.evaluate.score_hdr": Spec(evaluate.score_hdr, lambda: {"pred_hdr": _radiance(), "target_hdr": _radiance(),
                                                                       "perceptual": False},
                                           {**hdr_pair, "perceptual": {"str": lambda v: "yes", "None": lambda v: None}}),
