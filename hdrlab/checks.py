@@ -38,7 +38,9 @@ import functools
 import importlib
 import io as io_module
 import json
+import math
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +49,7 @@ from types import CodeType
 import torch
 from torch import nn
 
-from hdrlab import io, train
+from hdrlab import io, metrics, train
 from hdrlab.data import scenes
 from hdrlab.errors import ChoiceError, HdrlabError, describe
 from hdrlab.imaging import camera
@@ -64,7 +66,8 @@ __all__ = [
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_adaptation", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
     "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison", "check_log_inverse", "check_icnr",
-    "check_hybrid_beats_baselines", "check_upsampler_study", "EXERCISES", "summary",
+    "check_hybrid_beats_baselines", "check_upsampler_study", "check_pu21_encode", "check_exif_exposure_time",
+    "EXERCISES", "summary",
 ]
 
 #: The exercises of each chapter (``"00"`` ...), in notebook order: the checkers' names without ``check_``.
@@ -745,3 +748,82 @@ def check_upsampler_study(results: dict[str, dict[str, float]]) -> bool:
         return _report(False, what, "train pixel_shuffle_icnr or resize_conv too")
     return _report(min(others.values()) < plain, what,
                    f"plain {plain:.4f} <= " + ", ".join(f"{n} {v:.4f}" for n, v in others.items()))
+
+
+# ----------------------------------------------------------------------------- chapter 06
+
+
+def _pu21_points() -> torch.Tensor:
+    """Luminance from PU21's lower end to its upper end, 41 points a quarter decade apart, float64 (cd/m^2)."""
+    points = torch.logspace(math.log10(metrics.PU21_RANGE[0]), math.log10(metrics.PU21_RANGE[1]), 41,
+                            dtype=torch.float64)
+    points[0], points[-1] = metrics.PU21_RANGE  # exactly the ends (10 ** log10(x) can round past them)
+    return points
+
+
+#: Exposure times of the checker's bracket, seconds: fractions a camera writes, and whole seconds.
+_EXIF_TIMES = (1 / 4000, 1 / 250, 1 / 30, 0.5, 2.0)
+
+
+@_exercise("06", io._exif_value, io._exposure_time)
+def check_exif_exposure_time(student: Callable[[Path], float]) -> bool:
+    """Check ``student(path) -> seconds``, reading EXIF ``ExposureTime`` from a JPEG, on a 5-frame bracket.
+
+    The frames are written by :func:`hdrlab.io.write_bracket` with times from 1/4000 s to 2 s; the answer
+    must match each within 1e-6 relative.
+
+    Example:
+        >>> from PIL import Image
+        >>> def my_exposure_time(path):
+        ...     with Image.open(path) as image:
+        ...         return float(image.getexif().get_ifd(0x8769)[0x829A])
+        >>> check_exif_exposure_time(my_exposure_time)
+        PASS: EXIF ExposureTime of 5 JPEG frames, 1/4000 s to 2 s
+        True
+    """
+    what = "EXIF ExposureTime of 5 JPEG frames, 1/4000 s to 2 s"
+    times = torch.tensor(_EXIF_TIMES, dtype=torch.float64)
+    stack = torch.linspace(0.1, 0.9, len(_EXIF_TIMES)).view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
+    with tempfile.TemporaryDirectory() as folder:
+        written = io.write_bracket(Path(folder) / "bracket", stack.float(), times)
+        for path, want in zip(sorted(written.glob("frame_*.jpg")), _EXIF_TIMES):
+            got, problem = _call(student, path)
+            if problem:
+                return _report(False, what, problem)
+            if isinstance(got, bool) or not isinstance(got, (int, float)):
+                return _report(False, what, f"return the time as a float (seconds), got {type(got).__name__} "
+                               f"for {path.name}: float() turns EXIF's fraction into seconds")
+            if not math.isclose(float(got), want, rel_tol=1e-6):
+                return _report(False, what, f"{path.name}: got {float(got):.6g} s, expected {want:.6g} s "
+                               "(ExposureTime is tag 0x829A of the Exif IFD, 0x8769)")
+    return _report(True, what, "")
+
+
+@_exercise("06", metrics.pu21_encode)
+def check_pu21_encode(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check ``student(Y) -> V``, the PU21 encoding of luminance in cd/m^2, against :func:`hdrlab.metrics.pu21_encode`.
+
+    41 points from 0.005 to 10^4 cd/m^2 (float64), within 1e-6 relative (plus 1e-9 absolute at the 0 of 0.005).
+
+    Example:
+        >>> def my_pu21(Y):
+        ...     p1, p2, p3, p4, p5, p6, p7 = metrics.PU21_COEFFICIENTS
+        ...     return p7 * (((p1 + p2 * Y**p4) / (1 + p3 * Y**p4)) ** p5 - p6)
+        >>> check_pu21_encode(my_pu21)
+        PASS: PU21 encoding at 41 luminances from 0.005 to 10000 cd/m^2
+        True
+    """
+    what = "PU21 encoding at 41 luminances from 0.005 to 10000 cd/m^2"
+    points = _pu21_points()
+    got, problem = _call(student, points.clone())
+    if problem:
+        return _report(False, what, problem)
+    want = metrics.pu21_encode(points)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        return _report(False, what, f"return a tensor of shape {tuple(want.shape)}, one value per luminance")
+    close = torch.isclose(got.double(), want, rtol=1e-6, atol=1e-9)
+    if not bool(close.all()):
+        worst = int((~close).nonzero()[0])
+        return _report(False, what, f"at {float(points[worst]):.4g} cd/m^2 got {float(got[worst]):.4f}, expected "
+                       f"{float(want[worst]):.4f} (check the order of the coefficients p1..p7)")
+    return _report(True, what, "")

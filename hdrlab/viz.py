@@ -36,6 +36,7 @@ from hdrlab.nn.losses import mu_law_loss
 from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
 
 __all__ = [
+    "method_grid", "quality_vs_time",
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
@@ -678,14 +679,99 @@ def before_after_view(ldr: torch.Tensor, hdrs: Mapping[str, torch.Tensor], ev: f
         raise ShapeError(describe("LDR input of shape (3, H, W)", f"shape {tuple(ldr.shape)}", "Show one image."))
     shown = {"LDR input": ldr}
     for name, hdr in hdrs.items():
-        check_radiance(hdr, f"HDR {name!r}")
-        if hdr.shape != ldr.shape:
-            raise ShapeError(describe(f"HDR {name!r} of the LDR's shape {tuple(ldr.shape)}",
-                                      f"shape {tuple(hdr.shape)}",
-                                      "Pass each method's HDR for this LDR (crop the LDR as the model did)."))
-        median = float(luminance(hdr.detach()).median())
-        if not median > 0:
-            raise RangeError(describe(f"HDR {name!r} with median luminance > 0", f"median {median:.4g}",
-                                      "More than half the image is black: check the prediction (or its decoding)."))
-        shown[f"{name} @ {ev:+.1f} EV"] = srgb_encode((hdr.detach() / median * 0.18 * 2.0 ** ev).clamp(0, 1))
+        shown[f"{name} @ {ev:+.1f} EV"] = _reexposed(ldr, hdr, name, ev)
     return image_row(shown, size=3.0)
+
+
+def _reexposed(ldr: torch.Tensor, hdr: torch.Tensor, name: str, ev: float) -> torch.Tensor:
+    """``hdr`` (checked to be radiance of the LDR's shape) with its median luminance at ``0.18 * 2**ev``, sRGB."""
+    check_radiance(hdr, f"HDR {name!r}")
+    if hdr.shape != ldr.shape:
+        raise ShapeError(describe(f"HDR {name!r} of the LDR's shape {tuple(ldr.shape)}", f"shape {tuple(hdr.shape)}",
+                                  "Pass each method's HDR for this LDR (crop the LDR as the model did)."))
+    median = float(luminance(hdr.detach()).median())
+    if not median > 0:
+        raise RangeError(describe(f"HDR {name!r} with median luminance > 0", f"median {median:.4g}",
+                                  "More than half the image is black: check the prediction (or its decoding)."))
+    return srgb_encode((hdr.detach() / median * 0.18 * 2.0 ** ev).clamp(0, 1))
+
+
+def method_grid(ldrs: Mapping[str, torch.Tensor], hdrs: Mapping[str, Mapping[str, torch.Tensor]], ev: float,
+                size: float = 1.9) -> Figure:
+    """Every method on the same scenes: a row per scene (its LDR input, then each method re-exposed at ``ev``).
+
+    Each HDR is exposed as :func:`before_after_view` exposes it (its median luminance at
+    ``0.18 * 2**ev``, clipped, sRGB): negative EV shows what each method put in the highlights
+    the LDR clipped, positive EV its shadows.
+
+    Args:
+        ldrs: scene label -> ``(3, H, W)`` LDR input in [0, 1].
+        hdrs: scene label (the keys of ``ldrs``) -> method -> ``(3, H, W)`` radiance ``>= 0`` of the LDR's
+            shape; the same methods for every scene.
+        ev: stops around the median-at-0.18 exposure.
+        size: inches per panel.
+
+    Returns:
+        The figure, ``len(ldrs)`` rows by ``1 + methods`` columns.
+
+    Raises:
+        ShapeError: ``hdrs`` without the scenes of ``ldrs``, or with different methods per scene.
+        DTypeError, ShapeError, RangeError: invalid images (see :func:`before_after_view`).
+
+    Taught in: notebooks/06_capstone.ipynb
+    """
+    if list(hdrs) != list(ldrs) or len({tuple(row) for row in hdrs.values()}) != 1:
+        raise ShapeError(describe("hdrs with the scenes of ldrs, in order, and the same methods for each",
+                                  f"scenes {list(hdrs)} for {list(ldrs)}", "Predict every method on every scene."))
+    methods = list(next(iter(hdrs.values())))
+    fig, axes = plt.subplots(len(ldrs), 1 + len(methods), figsize=(size * (1 + len(methods)), size * 0.6 * len(ldrs)),
+                             squeeze=False)
+    for row, (scene, ldr) in zip(axes, ldrs.items()):
+        check_ldr(ldr, f"LDR input of {scene!r}")
+        panels = [("LDR input", ldr)] + [(name, _reexposed(ldr, hdrs[scene][name], name, ev)) for name in methods]
+        for ax, (title, image) in zip(row, panels):
+            ax.imshow(to_numpy_image(image))
+            ax.set_title(title if scene == next(iter(ldrs)) else "", fontsize=7)
+            ax.axis("off")
+        row[0].text(-0.05, 0.5, scene, transform=row[0].transAxes, rotation=90, ha="right", va="center", fontsize=7)
+    fig.suptitle(f"each HDR re-exposed at {ev:+.1f} EV around its median", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def quality_vs_time(names: Sequence[str], quality: Sequence[float], spread: Sequence[float],
+                    ms_per_megapixel: Sequence[float], metric: str) -> Figure:
+    """A scatter of each method's score against its inference time per megapixel (log axis), with error bars.
+
+    Args:
+        names: method labels.
+        quality: each method's mean score (same order).
+        spread: each one's standard deviation (error bar).
+        ms_per_megapixel: each one's time, ms per megapixel, > 0.
+        metric: the score's name, for the axis label.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ShapeError: sequences of different lengths. RangeError: a time not > 0.
+
+    Taught in: notebooks/06_capstone.ipynb
+    """
+    if not len(names) == len(quality) == len(spread) == len(ms_per_megapixel):
+        raise ShapeError(describe("names, quality, spread and times of one length",
+                                  f"{len(names)}, {len(quality)}, {len(spread)}, {len(ms_per_megapixel)}",
+                                  "Pass one value per method in each."))
+    if not all(t > 0 for t in ms_per_megapixel):
+        raise RangeError(describe("times > 0 ms per megapixel", repr(list(ms_per_megapixel)),
+                                  "Pass the leaderboard's ms_per_megapixel."))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(ms_per_megapixel, quality, yerr=spread, fmt="o", capsize=3)
+    for name, x, y in zip(names, ms_per_megapixel, quality):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("inference time (ms per megapixel, this machine)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
