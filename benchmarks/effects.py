@@ -15,7 +15,10 @@ The effects and the checkers that grade them (:data:`CHECKED_BY`):
   (chapter 3, PSNR of the +2 / -2 EV frames and tone-mapped PSNR of the merge, ``check_multiexposure_effect``);
 - ``hybrid_over_ldr``, ``hybrid_over_constant`` (chapter 5, log-domain PSNR, ``check_hybrid_beats_baselines``)
   and ``upsampler_checkerboard`` (chapter 5, plain pixel shuffle's checkerboard minus the best of ICNR and
-  resize-conv, ``check_upsampler_study``).
+  resize-conv, ``check_upsampler_study``);
+- ``capstone_learned_over_fixed_rule`` (chapter 6: the best single-image method of chapters 2-5 minus the
+  better of the two fixed rules, mean PU21 PSNR on the leaderboard's items) and ``capstone_bracket_over_learned``
+  (the merge of the true bracket minus that best method), ``check_capstone_leaderboard``.
 
 An effect is *supported* when its mean margin exceeds twice its standard deviation
 over the seeds; a notebook may grade only supported effects (``tests/test_effects.py``
@@ -23,7 +26,7 @@ reads the record this script writes to ``docs/effects.json``). Torch runs on a f
 number of threads (``--threads``, recorded), as results can change with it.
 
 Usage: python benchmarks/effects.py [--seeds 0,1,2,3,4] [--threads 2] [--out docs/effects.json]
-(about 15 minutes for 5 seeds on a 2-core CPU)
+(about 15 minutes for 5 seeds of chapters 02-05 on a 2-core CPU, 12 more for 06)
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hdrlab import env
-from hdrlab.methods import hybrid, metahdr, multiexposure
+from hdrlab import env, evaluate
+from hdrlab.methods import compare, hybrid, metahdr, multiexposure
 
 PROFILE = "quick"
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,7 @@ CHECKED_BY = {
                                    "multiexposure_merged_over_ldr"),
     "check_hybrid_beats_baselines": ("hybrid_over_ldr", "hybrid_over_constant"),
     "check_upsampler_study": ("upsampler_checkerboard",),
+    "check_capstone_leaderboard": ("capstone_learned_over_fixed_rule", "capstone_bracket_over_learned"),
 }
 
 
@@ -87,8 +91,21 @@ def hybrid_margins(seed: int, work: Path) -> dict[str, float]:
             "upsampler_checkerboard": s["checkerboard/hybrid"] - fixed}
 
 
+def capstone_margins(seed: int, work: Path) -> dict[str, float]:
+    """Chapter 6: the five chapter models of one seed on the capstone's leaderboard (mean PU21 PSNR)."""
+    models = compare.chapter_models(PROFILE, {name: str(work / f"capstone_{seed}" / name) for name in compare.RUNS},
+                                    device="cpu", seed=seed, pretrained=False)
+    board = evaluate.leaderboard(compare.chapter_methods(models, PROFILE), compare.held_out_items(PROFILE),
+                                 perceptual=False)
+    means = {name: board.mean(name, "pu21_psnr") for name in board.scores}
+    fixed = max(means[name] for name in compare.FIXED_RULES)
+    learned = max(means[name] for name in compare.SINGLE_IMAGE_METHODS)
+    return {"capstone_learned_over_fixed_rule": learned - fixed,
+            "capstone_bracket_over_learned": means[compare.UPPER_BOUND] - learned}
+
+
 CHAPTERS: dict[str, Callable[[int, Path], dict[str, float]]] = {
-    "02": metahdr_margins, "03": multiexposure_margins, "05": hybrid_margins,
+    "02": metahdr_margins, "03": multiexposure_margins, "05": hybrid_margins, "06": capstone_margins,
 }
 
 

@@ -57,7 +57,7 @@ from hdrlab.imaging.crf import debevec_system
 from hdrlab.imaging.merge import piecewise_linear_lookup
 from hdrlab.imaging.tonemap import reinhard_global
 from hdrlab.imaging.weights import exposure_weight, weight_lut
-from hdrlab.methods import hybrid, metahdr, multiexposure
+from hdrlab.methods import compare, hybrid, metahdr, multiexposure
 from hdrlab.nn.blocks import icnr_
 from hdrlab.nn.losses import expandnet_loss, soft_histogram
 
@@ -66,7 +66,8 @@ __all__ = [
     "check_hat_weight", "check_debevec_rows", "check_reinhard_global", "check_expandnet_loss", "check_inner_step",
     "check_metahdr_adaptation", "check_exposure_mask", "check_representation_loss", "check_multiexposure_effect",
     "check_lookup_slope", "check_soft_histogram", "check_controlled_comparison", "check_log_inverse", "check_icnr",
-    "check_hybrid_beats_baselines", "check_upsampler_study", "check_pu21_encode", "check_exif_exposure_time",
+    "check_hybrid_beats_baselines", "check_upsampler_study", "check_exif_exposure_time", "check_pu21_encode",
+    "check_capstone_leaderboard",
     "EXERCISES", "summary",
 ]
 
@@ -826,4 +827,30 @@ def check_pu21_encode(student: Callable[[torch.Tensor], torch.Tensor]) -> bool:
         worst = int((~close).nonzero()[0])
         return _report(False, what, f"at {float(points[worst]):.4g} cd/m^2 got {float(got[worst]):.4f}, expected "
                        f"{float(want[worst]):.4f} (check the order of the coefficients p1..p7)")
+    return _report(True, what, "")
+
+
+def check_capstone_leaderboard(board: object) -> bool:
+    """Check the capstone's key effect on a leaderboard (mean PU21 PSNR over its items).
+
+    The best single-image method of chapters 2-5 scores above the better of the two fixed
+    rules (the LDR read as radiance, inverse gamma 2.2), and the merge of the true bracket
+    above that method. Both margins clear twice their spread over training seeds
+    (``benchmarks/effects.py``, ``docs/effects.json``); which method is best is not graded.
+
+    Args:
+        board: an :class:`hdrlab.evaluate.Leaderboard` of :func:`hdrlab.methods.compare.chapter_methods`.
+    """
+    what = ("mean PU21 PSNR: the best single-image method of chapters 2-5 > the better fixed rule, "
+            "and the true bracket's merge > that method")
+    try:
+        means = {name: float(board.mean(name, "pu21_psnr"))
+                 for name in (*compare.FIXED_RULES, *compare.SINGLE_IMAGE_METHODS, compare.UPPER_BOUND)}
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as err:
+        return _report(False, what, f"pass the leaderboard of compare.chapter_methods(...) ({err!r})")
+    fixed = max(compare.FIXED_RULES, key=means.get)
+    learned = max(compare.SINGLE_IMAGE_METHODS, key=means.get)
+    if not means[compare.UPPER_BOUND] > means[learned] > means[fixed]:
+        return _report(False, what, f"true bracket {means[compare.UPPER_BOUND]:.2f}, {learned} {means[learned]:.2f}, "
+                       f"{fixed} {means[fixed]:.2f} dB")
     return _report(True, what, "")

@@ -104,8 +104,8 @@ class Method:
         predict: ``item -> (3, H, W)`` linear radiance ``>= 0`` of the item's ``ldr`` shape. ``item`` is a
             dict of :func:`hdrlab.methods.compare.held_out_items` (``ldr``, ``bracket``, ``evs``, ...); a method
             may read only what it is said to see.
-        parameters: learned parameters (0 for a fixed rule).
-        sees: what the method uses beyond the EV-0 shot ("" for nothing): printed under the table.
+        parameters: the model's parameters, frozen ones included (0 for a fixed rule).
+        sees: what the method uses beyond the EV-0 shot ("" for nothing), to be said beside its row.
     """
 
     name: str

@@ -39,7 +39,7 @@ from hdrlab.methods import expandnet, hybrid, metahdr, multiexposure, recursive
 from hdrlab.nn import count_parameters
 from hdrlab.validate import check_choice, check_mapping, check_records
 
-__all__ = ["CRFS", "EVS", "SIZES", "RUNS", "EXPANDNET_STEPS", "held_out_items", "baseline_methods",
+__all__ = ["CRFS", "EVS", "SIZES", "RUNS", "EXPANDNET_STEPS", "FIXED_RULES", "SINGLE_IMAGE_METHODS", "UPPER_BOUND", "held_out_items", "baseline_methods",
            "chapter_models", "chapter_methods", "hybrid_log_range"]
 
 #: Response curves of the held-out shots: a display curve and two camera curves (film, digital).
@@ -52,6 +52,12 @@ SIZES = {"quick": 128, "gpu": 512, "full": 512}
 RUNS = {"expandnet": "runs/03_multi_exposure/expandnet", "metahdr": "runs/02_metahdr/meta_true",
         "multiexposure": "runs/03_multi_exposure/reference", "recursive": "runs/04_recursive/reference",
         "hybrid": "runs/05_hybrid/pixel_shuffle"}
+#: The rows of :func:`chapter_methods` by role: the fixed rules, the methods that see only the EV-0 shot and
+#: learned something, and the upper bound.
+FIXED_RULES = ("LDR input", "LDR, inverse gamma 2.2")
+SINGLE_IMAGE_METHODS = ("ExpandNet (ch. 2-5 baseline)", "MetaHDR, single shot (ch. 2)", "multi-exposure + merge (ch. 3)",
+                        "recursive + merge (ch. 4)", "hybrid autoencoder (ch. 5)")
+UPPER_BOUND = "true bracket, merged (upper bound)"
 #: ExpandNet's steps per profile as notebook 03 trains it (None: its profile's own).
 EXPANDNET_STEPS = {"quick": 100, "gpu": 1000, "full": None}
 
@@ -73,6 +79,8 @@ def held_out_items(profile: str = "auto", split: str = "test") -> list[dict]:
 
     Raises:
         ChoiceError: unknown profile or split.
+
+    Taught in: notebooks/06_capstone.ipynb
     """
     profile = env.profile(profile)
     check_choice(split, "split", ("test", "val"))
@@ -93,9 +101,11 @@ def baseline_methods() -> list[Method]:
     Example:
         >>> [method.name for method in baseline_methods()]
         ['LDR input', 'LDR, inverse gamma 2.2']
+
+    Taught in: notebooks/06_capstone.ipynb
     """
-    return [Method("LDR input", lambda item: expandnet.baseline_hdrs(item["ldr"])["ldr"]),
-            Method("LDR, inverse gamma 2.2", lambda item: expandnet.baseline_hdrs(item["ldr"])["ldr_gamma"])]
+    return [Method(FIXED_RULES[0], lambda item: expandnet.baseline_hdrs(item["ldr"])["ldr"]),
+            Method(FIXED_RULES[1], lambda item: expandnet.baseline_hdrs(item["ldr"])["ldr_gamma"])]
 
 
 def chapter_models(profile: str = "auto", runs: Mapping[str, str] | None = None, *, device: str = "auto",
@@ -120,6 +130,8 @@ def chapter_models(profile: str = "auto", runs: Mapping[str, str] | None = None,
     Raises:
         DTypeError, ChoiceError: ``runs`` not a mapping with the keys of :data:`RUNS`; see each ``train_*``
             (a run folder trained with other settings raises there, naming the folder).
+
+    Taught in: notebooks/06_capstone.ipynb
     """
     profile = env.profile(profile)
     runs = check_mapping(RUNS if runs is None else runs, "runs", RUNS)
@@ -194,6 +206,8 @@ def chapter_methods(models: Mapping[str, nn.Module], profile: str = "auto",
 
     Raises:
         DTypeError, ChoiceError: ``models`` not a mapping with the keys of :data:`RUNS`.
+
+    Taught in: notebooks/06_capstone.ipynb
     """
     profile = env.profile(profile)
     models = check_mapping(models, "models", RUNS)
@@ -205,20 +219,20 @@ def chapter_methods(models: Mapping[str, nn.Module], profile: str = "auto",
     recursive_evs = [float(ev) for ev in range(-recursive.STEPS, recursive.STEPS + 1)]
     return [
         *baseline_methods(),
-        Method("ExpandNet (ch. 2-5 baseline)", lambda item: expandnet.predict(models["expandnet"], item["ldr"]),
+        Method(SINGLE_IMAGE_METHODS[0], lambda item: expandnet.predict(models["expandnet"], item["ldr"]),
                size["expandnet"]),
-        Method("MetaHDR, single shot (ch. 2)", lambda item: _metahdr_radiance(models["metahdr"], item, None),
+        Method(SINGLE_IMAGE_METHODS[1], lambda item: _metahdr_radiance(models["metahdr"], item, None),
                size["metahdr"]),
         Method("MetaHDR, adapted (ch. 2)", lambda item: _metahdr_radiance(models["metahdr"], item, inner),
                size["metahdr"], "EV -2 and +2 shots labelled with the scene's true HDR"),
-        Method("multi-exposure + merge (ch. 3)", lambda item: multiexposure.merge_bracket(
+        Method(SINGLE_IMAGE_METHODS[2], lambda item: multiexposure.merge_bracket(
             multiexposure.generate(models["multiexposure"], item["ldr"], stack_evs), stack_evs),
             size["multiexposure"]),
-        Method("recursive + merge (ch. 4)", lambda item: multiexposure.merge_bracket(
+        Method(SINGLE_IMAGE_METHODS[3], lambda item: multiexposure.merge_bracket(
             recursive.generate(models["recursive"], item["ldr"]), recursive_evs),
             size["recursive"]),
-        Method("hybrid autoencoder (ch. 5)", lambda item: hybrid.from_log_domain(
+        Method(SINGLE_IMAGE_METHODS[4], lambda item: hybrid.from_log_domain(
             hybrid.predict(models["hybrid"], item["ldr"]), hybrid_range), size["hybrid"]),
-        Method("true bracket, merged (upper bound)", lambda item: multiexposure.merge_bracket(
+        Method(UPPER_BOUND, lambda item: multiexposure.merge_bracket(
             item["bracket"], list(item["evs"])), 0, "the EV -2, 0, +2 shots"),
     ]
