@@ -36,13 +36,12 @@ from hdrlab.nn.losses import mu_law_loss
 from hdrlab.validate import check_image, check_int, check_ldr, check_radiance
 
 __all__ = [
-    "method_grid", "quality_vs_time",
     "display_image", "to_numpy_image", "scene_grid", "log_luminance_histograms",
     "response_curves", "image_row", "bracket", "exposure_view",
     "response_recovery", "false_colour_log_luminance", "recovery_view", "tonemap_view",
     "training_curves", "adaptation_view", "reexposure_view", "bracket_comparison", "hdr_comparison",
     "lookup_view", "merge_gradient_view", "recursion_view", "alignment_view", "upsampler_crops", "upsampler_zoom",
-    "before_after_view",
+    "before_after_view", "method_grid", "quality_vs_time",
 ]
 
 

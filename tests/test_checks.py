@@ -296,3 +296,21 @@ class TestChapterFiveCheckers:
         assert "hybrid 5.00 dB <= LDR 5.60 dB, constant 18.20 dB" in out and "hybrid 19.50 dB <= constant 19.60 dB" in out
         assert "missing or bad entry KeyError('psnr_log/constant')" in out and "plain 0.1200 <= resize_conv 0.2000" in out
         assert "train pixel_shuffle_icnr or resize_conv too" in out
+
+    def test_capstone_leaderboard(self, capsys):
+        from hdrlab.evaluate import Leaderboard
+        from hdrlab.methods import compare
+
+        def board(**means):
+            names = (*compare.FIXED_RULES, *compare.SINGLE_IMAGE_METHODS, compare.UPPER_BOUND)
+            scores = {name: {"pu21_psnr": [means.get(name, 15.0)] * 2} for name in names}
+            return Leaderboard([("a", "srgb"), ("b", "srgb")], scores, {}, {}, {})
+
+        gamma, ch3, upper = compare.FIXED_RULES[1], compare.SINGLE_IMAGE_METHODS[2], compare.UPPER_BOUND
+        assert checks.check_capstone_leaderboard(board(**{gamma: 19.9, ch3: 21.2, upper: 31.1}))
+        assert not checks.check_capstone_leaderboard(board(**{gamma: 19.9, ch3: 19.5, upper: 31.1}))
+        assert not checks.check_capstone_leaderboard(board(**{gamma: 19.9, ch3: 21.2, upper: 20.0}))
+        assert not checks.check_capstone_leaderboard({"pu21_psnr": 20.0})
+        out = capsys.readouterr().out
+        assert out.count("PASS") == 1 and out.count("FAIL") == 3
+        assert f"true bracket 31.10, {ch3} 19.50, {gamma} 19.90 dB" in out and "pass the leaderboard" in out

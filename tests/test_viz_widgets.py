@@ -348,6 +348,24 @@ def _descendants(widget):
         yield from _descendants(child)
 
 
+def test_chapter_six_figures():
+    ldr = torch.rand(3, 16, 32) * 0.9 + 0.05
+    hdrs = {"a": ldr**2.2, "b": ldr * 4}
+    fig = viz.method_grid({"s1": ldr, "s2": ldr}, {"s1": hdrs, "s2": hdrs}, ev=-2.0)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3
+    with pytest.raises(ShapeError, match="Expected"):
+        viz.method_grid({"s1": ldr, "s2": ldr}, {"s1": hdrs, "s2": {"a": hdrs["a"]}}, ev=0.0)
+    with pytest.raises(ShapeError, match="Expected"):
+        viz.method_grid({"s1": ldr}, {"s1": {"a": hdrs["a"][:, :8]}}, ev=0.0)
+    fig = viz.quality_vs_time(["a", "b"], [20.0, 21.0], [1.0, 0.5], [10.0, 1000.0], "PU21 PSNR (dB)")
+    assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
+    with pytest.raises(ShapeError, match="Expected"):
+        viz.quality_vs_time(["a"], [20.0, 21.0], [1.0], [10.0], "x")
+    with pytest.raises(RangeError, match="Expected"):
+        viz.quality_vs_time(["a"], [20.0], [1.0], [0.0], "x")
+    matplotlib.pyplot.close("all")
+
+
 def test_every_explorer_slider_sends_its_value_on_release(radiance, bracket_stack, tiny_multiexposure, log_images,
                                                            hybrid_scene, monkeypatch):
     """Each slider of each explorer has continuous_update=False (the rule in hdrlab.widgets' docstring)."""
