@@ -12,8 +12,10 @@ a translation of up to ``2**max_bits - 1`` pixels with 9 tests per level.
 ``(9798 R + 19235 G + 3735 B + 2**14) >> 15``, every other pixel per level, the
 median from the histogram, the candidate order and its first-minimum rule,
 zero-filled shifts and the final cut), so it finds the same shifts; only
-translations, no rotation. The workers of :mod:`hdrlab.imaging.crf` align the
-frames in parallel (one task per frame).
+translations, no rotation. Each frame's grey is computed by torch (on its
+threads); the bitmaps and their counts run in NumPy, one frame after another
+(threads issuing those short calls would wait on Python's lock more than they
+gain).
 
 Conventions: stacks are ``(N, 3, H, W)`` RGB, floats in [0, 1] or uint8 codes;
 a shift is ``(dy, dx)`` in pixels, ``frame_aligned[y + dy, x + dx] = frame[y, x]``
@@ -46,7 +48,7 @@ import numpy as np
 import torch
 
 from hdrlab.errors import DTypeError, ShapeError, describe
-from hdrlab.imaging.crf import _check_layout, _check_values, _map_tasks, _on_worker
+from hdrlab.imaging.crf import _check_layout, _check_values
 from hdrlab.validate import check_bool, check_int
 
 __all__ = ["MTBAlignment", "align_mtb", "median_threshold_bitmap", "shift_image"]
@@ -118,10 +120,10 @@ def _signs(grey: np.ndarray, exclude_range: int, swapped: bool = False) -> np.nd
     exclusion bitmaps, in one AND.
     """
     median = _median(torch.from_numpy(grey))
-    bright = grey > median + exclude_range  # NumPy compares uint8 with any int exactly
-    dark = grey < median - exclude_range
+    bright = np.greater(grey, median + exclude_range).view(np.uint8)  # NumPy compares uint8 with any int exactly
+    dark = np.less(grey, median - exclude_range).view(np.uint8)
     one, two = (dark, bright) if swapped else (bright, dark)
-    return one.view(np.uint8) + (two.view(np.uint8) << 1)
+    return np.bitwise_or(one, np.left_shift(two, 1, out=two), out=one)  # in place: no more temporaries
 
 
 def _overlap(length: int, shift: int) -> tuple[slice, slice]:
@@ -257,23 +259,23 @@ def align_mtb(stack: torch.Tensor, max_bits: int = 6, exclude_range: int = 4, *,
     frames = stack.detach()
     pivot = frames.shape[0] // 2
     depth = _depth(*frames.shape[-2:], max_bits)
-    base = _on_worker(lambda: [_signs(level, exclude_range)
-                               for level in _pyramid(_grey_codes(frames[pivot]).cpu().numpy(), depth)])
+    grey = np.stack([_grey_codes(frame).cpu().numpy() for frame in frames])  # one frame at a time: bounded memory
+    base = [_signs(level, exclude_range) for level in _pyramid(grey[pivot], depth)]
+    shifts = [(0, 0) if i == pivot else _calculate_shift(base, grey[i], exclude_range) for i in range(len(grey))]
+    return MTBAlignment(torch.tensor(shifts, dtype=torch.int64), _shifted(frames, shifts, cut))
 
-    def register(i: int) -> tuple[int, int]:
-        return (0, 0) if i == pivot else _calculate_shift(base, _grey_codes(frames[i]).cpu().numpy(), exclude_range)
 
-    aligned = torch.empty_like(frames)
+def _shifted(frames: torch.Tensor, shifts: list[tuple[int, int]], cut: bool) -> torch.Tensor:
+    """Each frame moved by its shift: zero-filled at full size, or only the rectangle all of them cover (``cut``).
 
-    def register_and_shift(i: int) -> tuple[int, int]:
-        shift = register(i)
-        aligned[i] = shift_image(frames[i], shift)
-        return shift
-
-    shifts = _map_tasks(register_and_shift, [(i,) for i in range(frames.shape[0])])
-    if cut:
-        height, width = aligned.shape[-2:]
-        top, left = max(max(dy for dy, _ in shifts), 0), max(max(dx for _, dx in shifts), 0)
-        bottom, right = height + min(min(dy for dy, _ in shifts), 0), width + min(min(dx for _, dx in shifts), 0)
-        aligned = aligned[..., top:bottom, left:right]
-    return MTBAlignment(torch.tensor(shifts, dtype=torch.int64), aligned)
+    The cut rectangle is copied straight from each frame (no zero fill, no second copy).
+    """
+    if not cut:
+        return torch.stack([shift_image(frame, shift) for frame, shift in zip(frames, shifts)])
+    height, width = frames.shape[-2:]
+    top, left = max(max(dy for dy, _ in shifts), 0), max(max(dx for _, dx in shifts), 0)
+    bottom, right = height + min(min(dy for dy, _ in shifts), 0), width + min(min(dx for _, dx in shifts), 0)
+    out = frames.new_empty((*frames.shape[:-2], max(bottom - top, 0), max(right - left, 0)))
+    for frame, target, (dy, dx) in zip(frames, out, shifts):  # aligned[y, x] = frame[y - dy, x - dx]
+        target.copy_(frame[..., top - dy : bottom - dy, left - dx : right - dx])
+    return out
