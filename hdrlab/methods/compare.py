@@ -224,7 +224,7 @@ def chapter_methods(models: Mapping[str, nn.Module], profile: str = "auto",
         Method(SINGLE_IMAGE_METHODS[1], lambda item: _metahdr_radiance(models["metahdr"], item, None),
                size["metahdr"]),
         Method("MetaHDR, adapted (ch. 2)", lambda item: _metahdr_radiance(models["metahdr"], item, inner),
-               size["metahdr"], "EV -2 and +2 shots labelled with the scene's true HDR"),
+               size["metahdr"], "the scene's other exposures, labelled with its true HDR"),
         Method(SINGLE_IMAGE_METHODS[2], lambda item: multiexposure.merge_bracket(
             multiexposure.generate(models["multiexposure"], item["ldr"], stack_evs), stack_evs),
             size["multiexposure"]),
@@ -234,5 +234,5 @@ def chapter_methods(models: Mapping[str, nn.Module], profile: str = "auto",
         Method(SINGLE_IMAGE_METHODS[4], lambda item: hybrid.from_log_domain(
             hybrid.predict(models["hybrid"], item["ldr"]), hybrid_range), size["hybrid"]),
         Method(UPPER_BOUND, lambda item: multiexposure.merge_bracket(
-            item["bracket"], list(item["evs"])), 0, "the EV -2, 0, +2 shots"),
+            item["bracket"], list(item["evs"])), 0, "the scene's whole bracket (EV -2, 0, +2 on the held-out items)"),
     ]
