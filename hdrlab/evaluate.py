@@ -56,6 +56,19 @@ METRICS = {"pu21_psnr": ("dB", True), "pu21_ssim": ("", True), "log_error_stops"
            "tm_psnr": ("dB", True), "tm_ssim": ("", True), "cvvdp_jod": ("JOD", True)}
 
 
+def _resolve_perceptual(perceptual: object) -> bool:
+    """``perceptual`` as a bool: ``"auto"`` is whether ``cvvdp`` is installed (a printed line says so when it is not)."""
+    if perceptual not in (True, False, "auto"):
+        raise ChoiceError(describe("perceptual True, False or 'auto'", repr(perceptual),
+                                   "Pass perceptual='auto' to score ColorVideoVDP where the package is installed."))
+    if perceptual != "auto":
+        return bool(perceptual)
+    if importlib.util.find_spec("pycvvdp") is None:
+        print(f"cvvdp_jod left out: the cvvdp package is not installed ({metrics.CVVDP_INSTALL})")
+        return False
+    return True
+
+
 def score_hdr(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, perceptual: bool | str = "auto"
               ) -> dict[str, torch.Tensor]:
     """Every metric of the protocol for a prediction and its reference, one score per image.
@@ -75,9 +88,7 @@ def score_hdr(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, perceptual: b
         MissingPackageError: ``perceptual=True`` without the ``cvvdp`` package.
         ShapeError, DTypeError, RangeError: see the metrics.
     """
-    if perceptual not in (True, False, "auto"):
-        raise ChoiceError(describe("perceptual True, False or 'auto'", repr(perceptual),
-                                   "Pass perceptual='auto' to score ColorVideoVDP where the package is installed."))
+    use_cvvdp = _resolve_perceptual(perceptual)
     scores = {
         "pu21_psnr": metrics.pu21_psnr(pred_hdr, target_hdr),
         "pu21_ssim": metrics.pu21_ssim(pred_hdr, target_hdr),
@@ -85,9 +96,7 @@ def score_hdr(pred_hdr: torch.Tensor, target_hdr: torch.Tensor, *, perceptual: b
         "tm_psnr": metrics.tonemapped_psnr(pred_hdr, target_hdr, tonemap=TONEMAP),
         "tm_ssim": metrics.tonemapped_ssim(pred_hdr, target_hdr, tonemap=TONEMAP),
     }
-    if perceptual == "auto" and importlib.util.find_spec("pycvvdp") is None:
-        print(f"cvvdp_jod left out: the cvvdp package is not installed ({metrics.CVVDP_INSTALL})")
-    elif perceptual:
+    if use_cvvdp:
         scores["cvvdp_jod"] = metrics.cvvdp_jod(pred_hdr, target_hdr)
     return scores
 
@@ -188,19 +197,6 @@ def _reset_resident_peak() -> int | None:
         return _status_kb("VmRSS") * 1024
     except (OSError, KeyError):
         return None
-
-
-def _resolve_perceptual(perceptual: object) -> bool:
-    """``perceptual`` as a bool: ``"auto"`` is whether ``cvvdp`` is installed (said once when it is not)."""
-    if perceptual not in (True, False, "auto"):
-        raise ChoiceError(describe("perceptual True, False or 'auto'", repr(perceptual),
-                                   "Pass perceptual='auto' to score ColorVideoVDP where the package is installed."))
-    if perceptual != "auto":
-        return bool(perceptual)
-    if importlib.util.find_spec("pycvvdp") is None:
-        print(f"cvvdp_jod left out: the cvvdp package is not installed ({metrics.CVVDP_INSTALL})")
-        return False
-    return True
 
 
 def _check_methods(methods: object) -> list[Method]:
